@@ -1,0 +1,207 @@
+package grants
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend/internal/secret"
+)
+
+// ErrNoRefreshToken is wrapped by the permanent *Error that Refresh and Renew
+// return when called without a refresh token (Code "no_refresh_token").
+var ErrNoRefreshToken = errors.New("no refresh token")
+
+// ErrNoAuthorizationCode is wrapped by the permanent *Error that ExchangeCode
+// returns for an empty code (Code "no_authorization_code").
+var ErrNoAuthorizationCode = errors.New("no authorization code")
+
+// Token is a successful token-endpoint answer (RFC 6749 §5.1).
+type Token struct {
+	AccessToken secret.Secret
+	// RefreshToken is zero when the provider returned none: the caller keeps
+	// its old one (RFC 6749 §6: issuing a new one is optional).
+	RefreshToken secret.Secret
+	// TokenType is "Bearer" when the provider said bearer in any case or
+	// nothing at all; otherwise as given.
+	TokenType string
+	Scope     string
+	// IssuedAt is when the request was sent; ExpiresAt counts from it, so it
+	// never lies later than the provider meant.
+	IssuedAt time.Time
+	// ExpiresAt is zero only if nothing gave an expiry and DefaultLifetime is 0.
+	ExpiresAt time.Time
+	// ExpirySource says where ExpiresAt came from: "expires_in", "jwt",
+	// "default" or "" (no expiry).
+	ExpirySource string
+}
+
+// Renew performs the configured grant: refresh_token (and authorization_code,
+// whose tokens are renewed with their refresh token, RFC 6749 §1.5) call
+// Refresh, which fails permanently when refreshToken is empty;
+// client_credentials calls ClientCredentials and ignores refreshToken.
+// Errors are *Error; see Error for their classification.
+func (c *Client) Renew(ctx context.Context, refreshToken secret.Secret) (Token, error) {
+	if c.cfg.Grant == GrantClientCredentials {
+		return c.ClientCredentials(ctx)
+	}
+	return c.Refresh(ctx, refreshToken)
+}
+
+// Refresh redeems refreshToken (RFC 6749 §6). The returned Token's
+// RefreshToken is the rotated one, or zero if the provider kept the old one.
+func (c *Client) Refresh(ctx context.Context, refreshToken secret.Secret) (Token, error) {
+	if refreshToken.IsZero() {
+		return Token{}, &Error{Credential: c.cfg.Name, Code: "no_refresh_token", Class: ClassPermanent,
+			Description: "no refresh token to redeem", Err: ErrNoRefreshToken}
+	}
+	v := url.Values{"grant_type": {string(GrantRefreshToken)}, "refresh_token": {refreshToken.Reveal()}}
+	return c.do(ctx, v, refreshToken.Reveal())
+}
+
+// ClientCredentials requests a token with the client's own credentials
+// (RFC 6749 §4.4).
+func (c *Client) ClientCredentials(ctx context.Context) (Token, error) {
+	return c.do(ctx, url.Values{"grant_type": {string(GrantClientCredentials)}})
+}
+
+// ExchangeCode redeems an authorization code (RFC 6749 §4.1.3). redirectURI
+// and codeVerifier (PKCE, RFC 7636 §4.5) are sent only when non-empty.
+func (c *Client) ExchangeCode(ctx context.Context, code secret.Secret, redirectURI, codeVerifier string) (Token, error) {
+	if code.IsZero() {
+		return Token{}, &Error{Credential: c.cfg.Name, Code: "no_authorization_code", Class: ClassPermanent,
+			Description: "no authorization code to redeem", Err: ErrNoAuthorizationCode}
+	}
+	v := url.Values{"grant_type": {string(GrantAuthorizationCode)}, "code": {code.Reveal()}}
+	if redirectURI != "" {
+		v.Set("redirect_uri", redirectURI)
+	}
+	if codeVerifier != "" {
+		v.Set("code_verifier", codeVerifier)
+	}
+	return c.do(ctx, v, code.Reveal(), codeVerifier)
+}
+
+// do sends one token request with the grant fields in v. sensitive lists the
+// values (besides the client secret) that must never appear in an error.
+func (c *Client) do(ctx context.Context, v url.Values, sensitive ...string) (Token, error) {
+	sensitive = append(sensitive, c.cfg.ClientSecret.Reveal())
+	req, err := c.newRequest(ctx, v)
+	if err != nil {
+		return Token{}, err
+	}
+	sent := c.now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// *url.Error carries the method and URL, never the body; drop the
+		// URL's query too, in case a provider wants a key there.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = safeURL(c.url)
+		}
+		return Token{}, c.fail(&Error{Code: CodeNetwork, Class: ClassTransient, Err: err})
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
+	var e *Error
+	switch {
+	case err != nil:
+		e = &Error{Status: resp.StatusCode, Code: CodeNetwork, Class: ClassTransient, Err: err}
+	case len(body) > maxBodySize:
+		e = &Error{Status: resp.StatusCode, Code: CodeResponseTooLarge, Class: ClassTransient,
+			Description: "token response larger than 1 MiB"}
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive)
+		if pe == nil {
+			return tok, nil
+		}
+		e = pe
+	default:
+		e = parseFailure(body, resp.Header.Get("Content-Type"), resp.StatusCode, sensitive)
+	}
+	// RFC 9110 §10.2.3: honoured on any failed answer, 429 and 503 above all.
+	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+		e.RetryAfter = d
+	}
+	return Token{}, c.fail(e)
+}
+
+func (c *Client) fail(e *Error) *Error {
+	e.Credential = c.cfg.Name
+	return e
+}
+
+// newRequest builds the POST with client authentication applied.
+func (c *Client) newRequest(ctx context.Context, v url.Values) (*http.Request, error) {
+	cfg := &c.cfg
+	if len(cfg.Scopes) > 0 {
+		v.Set("scope", strings.Join(cfg.Scopes, " "))
+	}
+	var auth string
+	switch cfg.AuthStyle {
+	case AuthBasic:
+		// RFC 6749 §2.3.1: form-urlencode id and secret before base64.
+		pair := url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret.Reveal())
+		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(pair))
+	case AuthBasicRaw:
+		raw := cfg.ClientSecret.Reveal()
+		if raw == "" || !validHeaderValue(raw) {
+			return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent,
+				Description: "auth style basic_raw needs a client secret without control characters"})
+		}
+		auth = "Basic " + raw
+	case AuthPost, AuthNone:
+		if cfg.ClientID != "" {
+			v.Set("client_id", cfg.ClientID)
+		}
+		if cfg.AuthStyle == AuthPost && !cfg.ClientSecret.IsZero() {
+			v.Set("client_secret", cfg.ClientSecret.Reveal())
+		}
+	}
+	for k, p := range cfg.Params {
+		if _, taken := v[k]; !taken { // New already rejects conflicts; never override grant fields
+			v.Set(k, p)
+		}
+	}
+	body, ctype := []byte(v.Encode()), "application/x-www-form-urlencoded"
+	if cfg.Body == BodyJSON {
+		obj := make(map[string]string, len(v))
+		for k := range v {
+			obj[k] = v.Get(k)
+		}
+		b, err := json.Marshal(obj)
+		if err != nil { // a map of strings always marshals
+			return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent, Description: "encoding JSON body"})
+		}
+		body, ctype = b, "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent, Description: "building token request", Err: err})
+	}
+	req.Header.Set("Accept", "application/json")
+	for k, h := range cfg.Headers {
+		req.Header.Set(k, h)
+	}
+	req.Header.Set("Content-Type", ctype)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	return req, nil
+}
+
+// safeURL is u without user info, query or fragment, for error messages.
+func safeURL(u *url.URL) string {
+	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	if u.RawQuery != "" {
+		v.RawQuery = "redacted"
+	}
+	return v.String()
+}

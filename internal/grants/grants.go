@@ -1,0 +1,294 @@
+// Package grants speaks the OAuth 2.0 token endpoint (RFC 6749 §4.1.3, §4.4,
+// §6) and nothing else: it builds the request for a grant, authenticates the
+// client, parses the token response and turns every failure into a typed
+// *Error that says whether retrying can help.
+//
+// The package holds no state between calls and never logs. A Client is safe
+// for concurrent use; whether two concurrent refreshes with the same refresh
+// token make sense is the caller's business (tokend's scheduler serialises
+// them). No error produced here contains a token, a secret or a response body.
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend/internal/secret"
+)
+
+// Grant names the grant type a Client renews with (RFC 6749 §1.3).
+type Grant string
+
+// The grant types tokend speaks.
+const (
+	GrantRefreshToken      Grant = "refresh_token"
+	GrantClientCredentials Grant = "client_credentials"
+	GrantAuthorizationCode Grant = "authorization_code"
+)
+
+// AuthStyle says how the client authenticates to the token endpoint.
+type AuthStyle string
+
+// The supported client authentication styles.
+const (
+	// AuthBasic is client_secret_basic: id and secret are form-urlencoded
+	// first (RFC 6749 §2.3.1), joined by ":" and base64-encoded.
+	AuthBasic AuthStyle = "basic"
+	// AuthPost is client_secret_post: client_id and client_secret in the body.
+	AuthPost AuthStyle = "post"
+	// AuthNone is a public client: client_id in the body, no secret sent.
+	AuthNone AuthStyle = "none"
+	// AuthBasicRaw sends `Authorization: Basic <ClientSecret>` with the secret
+	// exactly as given (Basiq: the API key already is the base64 value). No
+	// client_id is sent.
+	AuthBasicRaw AuthStyle = "basic_raw"
+)
+
+// BodyFormat is the encoding of the token request body.
+type BodyFormat string
+
+// The supported request body encodings.
+const (
+	BodyForm BodyFormat = "form" // application/x-www-form-urlencoded (RFC 6749 §3.2)
+	BodyJSON BodyFormat = "json" // a JSON object of the same string fields
+)
+
+// defaultTimeout bounds a whole token request with the package's own client.
+const defaultTimeout = 30 * time.Second
+
+// Config describes one credential's token endpoint. The zero values of
+// AuthStyle, Body, HTTPClient and Now select the documented defaults.
+type Config struct {
+	Name         string // credential name, used in every error
+	Grant        Grant  // what Renew does
+	TokenURL     string
+	ClientID     string
+	ClientSecret secret.Secret
+	AuthStyle    AuthStyle  // "" = basic
+	Body         BodyFormat // "" = form
+	// Scopes are sent space-joined as `scope` when non-empty (RFC 6749 §3.3).
+	Scopes []string
+	// Params are extra body parameters. They may not set a parameter the
+	// protocol owns (grant_type, client_secret, refresh_token, code, ...);
+	// New rejects such a Config.
+	Params map[string]string
+	// Headers are extra request headers (e.g. basiq-version: 2.0). They may
+	// not set Content-Type, Content-Length, Host or Transfer-Encoding, nor
+	// Authorization when the auth style sends one.
+	Headers map[string]string
+	// DefaultLifetime is used when the response has no usable expires_in and
+	// the access token is not a JWT with a future exp.
+	DefaultLifetime time.Duration
+	// AllowInsecureHTTP allows an http:// TokenURL to a non-loopback host.
+	AllowInsecureHTTP bool
+	// HTTPClient nil means the package's own client: 30 s timeout, TLS
+	// verification on, redirects not followed (a redirected POST is a
+	// misconfigured URL, and following it could send credentials elsewhere).
+	HTTPClient *http.Client
+	// Now nil means time.Now.
+	Now func() time.Time
+}
+
+// Client performs token requests for one credential. Create it with New.
+type Client struct {
+	cfg  Config
+	url  *url.URL
+	http *http.Client
+	now  func() time.Time
+}
+
+// New validates cfg and returns a Client. It checks TokenURL (absolute;
+// https, or http only to a loopback host — 127.0.0.0/8, ::1, "localhost" —
+// unless AllowInsecureHTTP), Grant, AuthStyle, Body, Scopes, Params and
+// Headers, and returns every problem at once in an error naming the
+// credential. It does not require ClientID or ClientSecret: configuration may
+// be validated before secrets are resolved.
+func New(cfg Config) (*Client, error) {
+	cfg = cloneConfig(cfg)
+	if cfg.AuthStyle == "" {
+		cfg.AuthStyle = AuthBasic
+	}
+	if cfg.Body == "" {
+		cfg.Body = BodyForm
+	}
+	u, errs := validateURL(cfg.TokenURL, cfg.AllowInsecureHTTP)
+	errs = append(errs, validateConfig(&cfg)...)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("credential %q: invalid token endpoint config: %w", cfg.Name, errors.Join(errs...))
+	}
+	c := &Client{cfg: cfg, url: u, http: cfg.HTTPClient, now: cfg.Now}
+	if c.http == nil {
+		c.http = &http.Client{
+			Timeout:       defaultTimeout,
+			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+// Config returns a copy of the validated configuration, with AuthStyle and
+// Body defaults filled in. Mutating the copy does not affect the Client.
+func (c *Client) Config() Config { return cloneConfig(c.cfg) }
+
+func cloneConfig(cfg Config) Config {
+	cfg.Scopes = slices.Clone(cfg.Scopes)
+	cfg.Params = maps.Clone(cfg.Params)
+	cfg.Headers = maps.Clone(cfg.Headers)
+	return cfg
+}
+
+// validateURL applies the TokenURL rules. The URL is never echoed in full:
+// it might carry credentials in its query.
+func validateURL(raw string, allowInsecure bool) (*url.URL, []error) {
+	if raw == "" {
+		return nil, []error{errors.New("token_url is required")}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, []error{errors.New("token_url is not a valid URL")}
+	}
+	switch {
+	case !u.IsAbs() || u.Host == "" || u.Hostname() == "":
+		return nil, []error{errors.New("token_url must be an absolute URL with a host")}
+	case u.User != nil:
+		return nil, []error{errors.New("token_url must not contain user info; use client_id and client_secret")}
+	case u.Scheme == "https":
+	case u.Scheme == "http":
+		if !allowInsecure && !isLoopback(u.Hostname()) {
+			return nil, []error{fmt.Errorf("token_url uses http:// to non-loopback host %q; use https or set allow_insecure_http", u.Hostname())}
+		}
+	default:
+		return nil, []error{fmt.Errorf("token_url scheme %q is not supported (https, or http to loopback)", u.Scheme)}
+	}
+	return u, nil
+}
+
+// isLoopback reports whether host is "localhost" or a loopback IP literal.
+// Other names are not resolved: DNS could say anything.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isReservedParam reports whether the protocol owns body parameter k.
+func isReservedParam(k string) bool {
+	switch k {
+	case "grant_type", "client_secret", "refresh_token", "code", "code_verifier", "redirect_uri":
+		return true
+	}
+	return false
+}
+
+func validateConfig(cfg *Config) []error {
+	var errs []error
+	switch cfg.Grant {
+	case GrantRefreshToken, GrantClientCredentials, GrantAuthorizationCode:
+	default:
+		errs = append(errs, fmt.Errorf("unknown grant %q", cfg.Grant))
+	}
+	switch cfg.AuthStyle {
+	case AuthBasic, AuthPost, AuthNone, AuthBasicRaw:
+	default:
+		errs = append(errs, fmt.Errorf("unknown auth style %q (basic, post, none, basic_raw)", cfg.AuthStyle))
+	}
+	switch cfg.Body {
+	case BodyForm, BodyJSON:
+	default:
+		errs = append(errs, fmt.Errorf("unknown body format %q (form, json)", cfg.Body))
+	}
+	if cfg.DefaultLifetime < 0 {
+		errs = append(errs, errors.New("default lifetime must not be negative"))
+	}
+	for _, s := range cfg.Scopes {
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			errs = append(errs, fmt.Errorf("scope %q must be non-empty without spaces or control characters", s))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.Params)) {
+		if err := checkParam(k, cfg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.Headers)) {
+		if err := checkHeader(k, cfg.Headers[k], cfg.AuthStyle); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+func checkParam(k string, cfg *Config) error {
+	switch {
+	case k == "":
+		return errors.New("param names must not be empty")
+	case isReservedParam(k):
+		return fmt.Errorf("param %q is set by tokend and cannot be overridden", k)
+	case k == "client_id" && (cfg.AuthStyle == AuthPost || cfg.AuthStyle == AuthNone):
+		return fmt.Errorf("param %q is already sent with auth style %q", k, cfg.AuthStyle)
+	case k == "scope" && len(cfg.Scopes) > 0:
+		return errors.New(`param "scope" conflicts with scopes`)
+	}
+	return nil
+}
+
+func checkHeader(name, value string, style AuthStyle) error {
+	if !validHeaderName(name) {
+		return fmt.Errorf("header name %q is not a valid HTTP field name", name)
+	}
+	switch http.CanonicalHeaderKey(name) {
+	case "Content-Type", "Content-Length", "Host", "Transfer-Encoding":
+		return fmt.Errorf("header %q is set by tokend and cannot be overridden", name)
+	case "Authorization":
+		if style == AuthBasic || style == AuthBasicRaw {
+			return fmt.Errorf("header %q is already sent with auth style %q", name, style)
+		}
+	}
+	if !validHeaderValue(value) {
+		// The value is not echoed: a header may carry a key.
+		return fmt.Errorf("header %q has a value with control characters", name)
+	}
+	return nil
+}
+
+// validHeaderName reports whether s is an RFC 9110 §5.6.2 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters other than HTAB (RFC 9110 §5.5).
+func validHeaderValue(s string) bool {
+	for _, c := range []byte(s) {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// Ensure *Client can serve as the scheduler's token source without importing it.
+var _ interface {
+	Renew(context.Context, secret.Secret) (Token, error)
+} = (*Client)(nil)
