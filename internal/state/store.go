@@ -1,0 +1,284 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrLocked means another process holds the store.
+var ErrLocked = errors.New("state store is locked by another process")
+
+// errClosed is returned by every method called after Close.
+var errClosed = errors.New("state store is closed")
+
+// dbFileName is the name of the database file inside the state directory.
+const dbFileName = "tokend.db"
+
+const (
+	defaultLockTimeout   = 200 * time.Millisecond
+	defaultMaxBatchDelay = 2 * time.Millisecond
+)
+
+// bucketName is the bbolt bucket that holds one record per credential name.
+var bucketName = []byte("credentials")
+
+// Options tunes Open. The zero value is the production default.
+type Options struct {
+	LockTimeout   time.Duration // how long Open waits for the file lock; 0 = 200ms
+	MaxBatchDelay time.Duration // bbolt group-commit window; 0 = 2ms
+}
+
+// Store is the embedded durable record store: one bbolt file, exclusively
+// locked by this process while open.
+//
+// Contract: all methods are safe for concurrent use. ctx is checked before any
+// work starts; once a bbolt transaction has begun it runs to completion
+// (bbolt is not cancellable). When Save or Delete returns nil the change has
+// been fsync'd to disk and survives a crash or power cut; concurrent Saves
+// share one commit and one fsync (group commit via bbolt's DB.Batch). Errors
+// wrap their cause with the credential name, e.g. `saving state for "x": ...`,
+// and never contain token values. Times come back from Load and List in UTC
+// without a monotonic reading; they are Equal to what was saved.
+type Store struct {
+	dir   string
+	path  string
+	codec codec
+
+	mu     sync.RWMutex // guards closed against Close racing the other methods
+	closed bool
+	db     *bolt.DB
+}
+
+// Open opens (creating if needed) the store in dir. A missing dir is created
+// with mode 0700; an existing one is used as it is. The database file is
+// "<dir>/tokend.db", created with mode 0600; an existing file with group or
+// other permission bits is tightened to 0600 because it holds refresh tokens.
+//
+// If another process (or another Store in this process) holds the file lock
+// for longer than opts.LockTimeout, Open returns an error wrapping ErrLocked
+// that names the directory and the lock file.
+func Open(dir string, opts Options) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("opening state store: no state directory given")
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = defaultLockTimeout
+	}
+	if opts.MaxBatchDelay <= 0 {
+		opts.MaxBatchDelay = defaultMaxBatchDelay
+	}
+	if err := ensureDir(dir); err != nil {
+		return nil, fmt.Errorf("opening state store: %w", err)
+	}
+	path := filepath.Join(dir, dbFileName)
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoFreelistSync: true})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("state directory %q is in use by another tokend (lock on %s): %w (waited %s)",
+			dir, path, ErrLocked, opts.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening state store %s: %w", path, err)
+	}
+	db.NoSync = false // every commit is fsync'd; this is the point of the store
+	db.MaxBatchDelay = opts.MaxBatchDelay
+
+	s := &Store{dir: dir, path: path, codec: jsonCodec{}, db: db}
+	if err := s.prepare(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("opening state store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// prepare makes a freshly opened database ready: tight file mode, a durable
+// directory entry for the file, and the records bucket.
+func (s *Store) prepare() error {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(s.path, 0o600); err != nil {
+			return fmt.Errorf("restricting permissions: %w", err)
+		}
+	}
+	// bbolt fsyncs the file it creates but not the directory entry; without
+	// this a power cut right after the first start could lose the whole file.
+	if err := syncDir(s.dir); err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketName)
+		return err
+	})
+}
+
+// Path returns the database file path.
+func (s *Store) Path() string { return s.path }
+
+// Close releases the file lock. It is idempotent: calls after the first
+// return nil. Any method called after Close returns an error.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing state store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Load returns the record stored for name. A missing record is an error
+// wrapping ErrNotFound. A record that cannot be decoded (corrupted, or
+// written by a newer tokend) is an error naming the credential.
+func (s *Store) Load(ctx context.Context, name string) (Record, error) {
+	var rec Record
+	err := s.run(ctx, func(db *bolt.DB) error {
+		return db.View(func(tx *bolt.Tx) error {
+			b, err := bucket(tx)
+			if err != nil {
+				return err
+			}
+			data := b.Get([]byte(name))
+			if data == nil {
+				return ErrNotFound
+			}
+			// decode copies everything out of data, which is only valid
+			// inside this transaction.
+			rec, err = s.codec.decode(name, data)
+			return err
+		})
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("loading state for %q: %w", name, err)
+	}
+	return rec, nil
+}
+
+// Save stores rec under rec.Credential, replacing any previous record. When
+// it returns nil the record is on disk (fsync'd). Concurrent Saves are
+// committed together in one transaction. rec.Credential must be non-empty.
+func (s *Store) Save(ctx context.Context, rec Record) error {
+	if err := s.save(ctx, rec); err != nil {
+		return fmt.Errorf("saving state for %q: %w", rec.Credential, err)
+	}
+	return nil
+}
+
+func (s *Store) save(ctx context.Context, rec Record) error {
+	if rec.Credential == "" {
+		return errors.New("record has no credential name")
+	}
+	if len(rec.Credential) > bolt.MaxKeySize {
+		return fmt.Errorf("credential name longer than %d bytes", bolt.MaxKeySize)
+	}
+	// Encode outside the batch so the batch function is a pure, idempotent
+	// Put: bbolt may run it more than once.
+	data, err := s.codec.encode(rec)
+	if err != nil {
+		return err
+	}
+	key := []byte(rec.Credential)
+	return s.run(ctx, func(db *bolt.DB) error {
+		return db.Batch(func(tx *bolt.Tx) error {
+			b, err := bucket(tx)
+			if err != nil {
+				return err
+			}
+			return b.Put(key, data)
+		})
+	})
+}
+
+// List returns every stored record sorted by credential name (byte order).
+// If any record cannot be decoded it returns no records and an error naming
+// every such credential.
+func (s *Store) List(ctx context.Context) ([]Record, error) {
+	var recs []Record
+	err := s.run(ctx, func(db *bolt.DB) error {
+		return db.View(func(tx *bolt.Tx) error {
+			b, err := bucket(tx)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			// bbolt iterates keys in byte order, which is Go's string order.
+			err = b.ForEach(func(k, v []byte) error {
+				name := string(k)
+				if v == nil {
+					return nil // a nested bucket; we never create one
+				}
+				rec, err := s.codec.decode(name, v)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("record for %q: %w", name, err))
+					return nil
+				}
+				recs = append(recs, rec)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			return errors.Join(errs...)
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing state: %w", err)
+	}
+	return recs, nil
+}
+
+// Delete removes the record for name durably. Removing a record that does not
+// exist is not an error.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	err := s.run(ctx, func(db *bolt.DB) error {
+		if name == "" {
+			return errors.New("no credential name")
+		}
+		return db.Batch(func(tx *bolt.Tx) error {
+			b, err := bucket(tx)
+			if err != nil {
+				return err
+			}
+			return b.Delete([]byte(name)) // idempotent: a missing key is nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("deleting state for %q: %w", name, err)
+	}
+	return nil
+}
+
+// run checks ctx and that the store is open, then calls fn while holding off
+// Close. bbolt would also refuse a closed DB, but with a less clear error.
+func (s *Store) run(ctx context.Context, fn func(db *bolt.DB) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return errClosed
+	}
+	return fn(s.db)
+}
+
+// bucket returns the records bucket, which Open creates.
+func bucket(tx *bolt.Tx) (*bolt.Bucket, error) {
+	b := tx.Bucket(bucketName)
+	if b == nil {
+		return nil, fmt.Errorf("bucket %q is missing from the database", bucketName)
+	}
+	return b, nil
+}
