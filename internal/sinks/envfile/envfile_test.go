@@ -1,0 +1,394 @@
+package envfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/sinks"
+)
+
+func tok(cred, value string) sinks.Token {
+	return sinks.Token{Credential: cred, AccessToken: secret.New(value), TokenType: "Bearer"}
+}
+
+func open(t *testing.T, path string, mode fs.FileMode) *File {
+	t.Helper()
+	f, err := Open(path, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func sink(t *testing.T, f *File, name string) *Sink {
+	t.Helper()
+	s, err := f.Sink(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestWriteSharedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0)
+	if f.Path() != path {
+		t.Errorf("Path() = %q, want %q", f.Path(), path)
+	}
+	gh := sink(t, f, "GITHUB_TOKEN")
+	api := sink(t, f, "API_TOKEN")
+	if got, want := gh.String(), "envfile:"+path+":GITHUB_TOKEN"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	ctx := context.Background()
+	if err := gh.Write(ctx, tok("github", "gho_abc.DEF-1")); err != nil {
+		t.Fatal(err)
+	}
+	// A variable with no value yet is not written.
+	if got, want := read(t, path), Header+"\nGITHUB_TOKEN=gho_abc.DEF-1\n"; got != want {
+		t.Errorf("after first write:\n got %q\nwant %q", got, want)
+	}
+	if err := api.Write(ctx, tok("api", " spaced")); err != nil {
+		t.Fatal(err)
+	}
+	want := Header + "\nAPI_TOKEN=\" spaced\"\nGITHUB_TOKEN=gho_abc.DEF-1\n"
+	if got := read(t, path); got != want {
+		t.Errorf("after second write:\n got %q\nwant %q", got, want)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func TestOpenMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0o640)
+	if err := sink(t, f, "T").Write(context.Background(), tok("c", "v")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode = %v, want 0640", fi.Mode().Perm())
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.env")
+	if err := os.WriteFile(bad, []byte("A=\xff\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path string
+		mode       fs.FileMode
+		want       string
+	}{
+		{"empty path", "", 0, "env-file: path is required"},
+		{"missing dir", filepath.Join(dir, "nope", "x.env"), 0, "directory " + filepath.Join(dir, "nope") + " does not exist"},
+		{"dir is a file", filepath.Join(plain, "x.env"), 0, plain + " is not a directory"},
+		{"path is a dir", dir, 0, dir + ": path is a directory"},
+		{"bad mode", filepath.Join(dir, "x.env"), fs.ModeSticky | 0o600, "bits other than permissions"},
+		{"unparsable file", bad, 0, "parsing existing file: line 1: invalid UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Open(tt.path, tt.mode)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Open error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSinkRegistration(t *testing.T) {
+	f := open(t, filepath.Join(t.TempDir(), "x.env"), 0)
+	sink(t, f, "A_1")
+	if _, err := f.Sink("A_1"); err == nil || !strings.Contains(err.Error(), "A_1 is registered twice") {
+		t.Errorf("second registration: err = %v", err)
+	}
+	for _, name := range []string{"", "1A", "A-B", "A B", "A=B", "Ä"} {
+		if _, err := f.Sink(name); err == nil || !strings.Contains(err.Error(), "invalid variable name") {
+			t.Errorf("Sink(%q): err = %v, want invalid name", name, err)
+		}
+	}
+}
+
+// TestOpenKeepsManagedValues simulates a restart: values of registered
+// variables survive until their credential writes; unmanaged lines and
+// unwritable values are dropped at the first write.
+func TestOpenKeepsManagedValues(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.env")
+	old := Header + "\nA=old-a\nB=\"old b \"\nC='multi\nline'\nUNMANAGED=x\n"
+	if err := os.WriteFile(path, []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := open(t, path, 0)
+	if got := read(t, path); got != old {
+		t.Errorf("Open changed the file to %q", got)
+	}
+	a := sink(t, f, "A")
+	sink(t, f, "B")
+	sink(t, f, "C") // its old value has a newline and cannot be written back
+	sink(t, f, "D") // not in the file
+	if err := a.Write(context.Background(), tok("a", "new-a")); err != nil {
+		t.Fatal(err)
+	}
+	want := Header + "\nA=new-a\nB=\"old b \"\n"
+	if got := read(t, path); got != want {
+		t.Errorf("after restart and one write:\n got %q\nwant %q", got, want)
+	}
+}
+
+func TestWriteRefusals(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0)
+	s := sink(t, f, "TOKEN")
+	ctx := context.Background()
+	if err := s.Write(ctx, tok("cred", "good")); err != nil {
+		t.Fatal(err)
+	}
+	before := read(t, path)
+
+	err := s.Write(ctx, tok("cred", "SECRET\nINJECTED=1"))
+	if err == nil || !strings.Contains(err.Error(), "variable TOKEN: value contains a newline") {
+		t.Errorf("newline value: err = %v", err)
+	} else if strings.Contains(err.Error(), "SECRET") || !strings.Contains(err.Error(), `"cred"`) {
+		t.Errorf("error %q must name the credential and not leak the value", err)
+	}
+	if err := s.Write(ctx, tok("cred", "")); err == nil || !strings.Contains(err.Error(), "empty access token") {
+		t.Errorf("empty value: err = %v", err)
+	}
+	if got := read(t, path); got != before {
+		t.Errorf("refused writes changed the file to %q", got)
+	}
+	// A refused value is not kept: the next write of another variable works.
+	other := sink(t, f, "OTHER")
+	if err := other.Write(ctx, tok("o", "o")); err != nil {
+		t.Fatalf("write after a refusal: %v", err)
+	}
+
+	if err := f.SetMany(ctx, map[string]secret.Secret{"UNKNOWN": secret.New("x")}); err == nil ||
+		!strings.Contains(err.Error(), "UNKNOWN is not registered") {
+		t.Errorf("SetMany unregistered: err = %v", err)
+	}
+}
+
+func TestWriteHonoursContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0)
+	s := sink(t, f, "TOKEN")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := s.Write(ctx, tok("c", "v")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Write with cancelled ctx = %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("file written despite cancelled ctx (stat: %v)", err)
+	}
+}
+
+// TestFailedWriteKeepsValue: when the disk write fails, the new value is
+// kept and published by the next successful write of any variable.
+func TestFailedWriteKeepsValue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0)
+	a, b := sink(t, f, "A"), sink(t, f, "B")
+	// A non-empty directory in the file's place makes the rename fail.
+	if err := os.MkdirAll(filepath.Join(path, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err := a.Write(context.Background(), tok("a", "SECRETA"))
+	if err == nil {
+		t.Fatal("Write onto a directory succeeded")
+	}
+	if strings.Contains(err.Error(), "SECRETA") || !strings.Contains(err.Error(), path) {
+		t.Errorf("error %q must name the path and not leak the token", err)
+	}
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Write(context.Background(), tok("b", "bee")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := read(t, path), Header+"\nA=SECRETA\nB=bee\n"; got != want {
+		t.Errorf("file = %q, want %q", got, want)
+	}
+}
+
+// TestWriteGivesUpWaitingForLock: a writer queued behind another write
+// returns when its ctx ends. synctest.Wait makes sure it is really waiting.
+func TestWriteGivesUpWaitingForLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := open(t, filepath.Join(t.TempDir(), "app.env"), 0)
+		s := sink(t, f, "TOKEN")
+		f.lock <- struct{}{} // as if another write were in progress
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error)
+		go func() { errc <- s.Write(ctx, tok("c", "v")) }()
+		synctest.Wait()
+		select {
+		case err := <-errc:
+			t.Fatalf("Write returned while the lock was held: %v", err)
+		default:
+		}
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("Write waiting for the lock = %v, want context.Canceled", err)
+		}
+		<-f.lock
+	})
+}
+
+func TestSetManyWritesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0)
+	sink(t, f, "B")
+	sink(t, f, "A")
+	err := f.SetMany(context.Background(), map[string]secret.Secret{
+		"A": secret.New("a"), "B": secret.New(`b\`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := read(t, path), Header+"\nA=a\nB=\"b\\\\\"\n"; got != want {
+		t.Errorf("SetMany wrote %q, want %q", got, want)
+	}
+	// One bad value: nothing changes.
+	err = f.SetMany(context.Background(), map[string]secret.Secret{
+		"A": secret.New("a2"), "B": secret.New("bad\x00"),
+	})
+	if err == nil {
+		t.Fatal("SetMany accepted a NUL")
+	}
+	got, err := Parse([]byte(read(t, path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]string{"A": "a", "B": `b\`}; !maps.Equal(got, want) {
+		t.Errorf("after refused SetMany: %q, want %q", got, want)
+	}
+}
+
+// TestConcurrentWritersBothValuesSurvive has two credentials write the same
+// file from separate goroutines; the file must end with both last values.
+func TestConcurrentWritersBothValuesSurvive(t *testing.T) {
+	const rounds = 20
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0)
+	sinksByName := map[string]*Sink{"ONE": sink(t, f, "ONE"), "TWO": sink(t, f, "TWO")}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*rounds)
+	for name, s := range sinksByName {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				if err := s.Write(context.Background(), tok(name, fmt.Sprintf("%s-%d", name, i))); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got, err := Parse([]byte(read(t, path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"ONE": fmt.Sprintf("ONE-%d", rounds-1), "TWO": fmt.Sprintf("TWO-%d", rounds-1)}
+	if !maps.Equal(got, want) {
+		t.Errorf("final file %q, want %q", got, want)
+	}
+}
+
+// TestReaderNeverSeesPartialFile rewrites a shared file from two writers
+// while a reader checks that every read is a complete file: the header, both
+// variables, each with one of its complete values. Bounded by counts.
+func TestReaderNeverSeesPartialFile(t *testing.T) {
+	const rounds = 15
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0)
+	names := []string{"ALPHA", "BETA"}
+	value := func(name string, i int) string { return fmt.Sprintf("%s.%02d.%s", name, i, strings.Repeat("t", 8000)) }
+	valid := map[string]bool{}
+	initial := map[string]secret.Secret{}
+	handles := map[string]*Sink{}
+	for _, n := range names {
+		handles[n] = sink(t, f, n)
+		initial[n] = secret.New(value(n, 0))
+		for i := 0; i < rounds; i++ {
+			valid[value(n, i)] = true
+		}
+	}
+	if err := f.SetMany(context.Background(), initial); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(names)*rounds)
+	for n, s := range handles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 1; i < rounds; i++ {
+				if err := s.Write(context.Background(), tok(n, value(n, i))); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for n, stop := 0, false; !stop && n < 100000; n++ {
+		select {
+		case <-done:
+			stop = true
+		default:
+		}
+		data := read(t, path)
+		if !strings.HasPrefix(data, Header+"\n") || !strings.HasSuffix(data, "\n") {
+			t.Fatalf("read %d: file is not whole (%d bytes)", n, len(data))
+		}
+		got, err := Parse([]byte(data))
+		if err != nil {
+			t.Fatalf("read %d: %v", n, err)
+		}
+		for _, name := range names {
+			if !valid[got[name]] {
+				t.Fatalf("read %d: %s has a partial or unknown value (%d bytes)", n, name, len(got[name]))
+			}
+		}
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
