@@ -1,0 +1,179 @@
+// Package config decodes tokend.toml into typed structs, applies defaults in
+// one place, validates everything at once and resolves secrets from files and
+// environment variables.
+//
+// Load is the entry point: it returns every problem found (errors.Join), each
+// naming its key path and, where known, the line, so an operator fixes a
+// config in one pass.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/tokend/tokend/internal/secret"
+)
+
+// Config is the whole tokend.toml.
+type Config struct {
+	State       State        `toml:"state"`
+	Scheduler   Scheduler    `toml:"scheduler"`
+	Credentials []Credential `toml:"credential"`
+
+	// Path is the file the config was loaded from ("" when decoded from bytes).
+	Path string `toml:"-"`
+	// Warnings are problems that do not stop tokend (e.g. an inline secret in a
+	// world-readable file). Load fills it; validate prints it.
+	Warnings []string `toml:"-"`
+}
+
+// State configures where durable records live.
+type State struct {
+	Backend string `toml:"backend"` // "file" (default)
+	Dir     string `toml:"dir"`     // default /var/lib/tokend
+}
+
+// Scheduler tunes the refresh engine.
+type Scheduler struct {
+	// MaxConcurrent bounds refreshes in flight at once across all credentials.
+	MaxConcurrent int `toml:"max_concurrent"`
+	// ShutdownGrace is how long shutdown waits for answered refreshes to be saved.
+	ShutdownGrace Duration `toml:"shutdown_grace"`
+}
+
+// Credential is one [[credential]] table.
+type Credential struct {
+	Name     string `toml:"name"`
+	Provider string `toml:"provider"`
+	Grant    string `toml:"grant"`
+
+	TokenURL          string            `toml:"token_url"`
+	ClientID          string            `toml:"client_id"`
+	ClientSecret      string            `toml:"client_secret"`
+	ClientSecretFile  string            `toml:"client_secret_file"`
+	ClientSecretEnv   string            `toml:"client_secret_env"`
+	AuthStyle         string            `toml:"auth_style"`
+	Body              string            `toml:"body"`
+	Scopes            []string          `toml:"scopes"`
+	Params            map[string]string `toml:"params"`
+	Headers           map[string]string `toml:"headers"`
+	AllowInsecureHTTP bool              `toml:"allow_insecure_http"`
+
+	RefreshTokenFile string   `toml:"refresh_token_file"`
+	RefreshBefore    Duration `toml:"refresh_before"`
+	DefaultLifetime  Duration `toml:"default_lifetime"`
+	Schedule         string   `toml:"schedule"`
+
+	Sinks []Sink `toml:"sink"`
+
+	// Secret is the resolved client secret (from client_secret, _file or _env),
+	// filled by ResolveSecrets.
+	Secret secret.Secret `toml:"-"`
+}
+
+// Sink is one [[credential.sink]] table.
+type Sink struct {
+	Type   string `toml:"type"`   // file | envfile
+	Path   string `toml:"path"`   // file and envfile
+	Format string `toml:"format"` // file: raw | json
+	Var    string `toml:"var"`    // envfile: variable name
+	Mode   string `toml:"mode"`   // octal, default "0600"
+}
+
+// Duration is a time.Duration written as a string ("5m", "1h30m").
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. \"90s\", \"10m\", \"1h\")", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back as a string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Load reads, decodes, defaults and validates the config at path. The
+// returned error lists every problem found. Secrets are read by ResolveSecrets.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	cfg.Path = path
+	cfg.Warnings = append(cfg.Warnings, inlineSecretWarnings(cfg, path)...)
+	return cfg, nil
+}
+
+// Decode parses TOML bytes, rejects unknown keys, applies defaults and
+// validates. Every problem is returned at once. Secrets are not read yet: call
+// ResolveSecrets before using the credentials.
+func Decode(data []byte) (*Config, error) {
+	var cfg Config
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			if pe.LastKey != "" {
+				return nil, fmt.Errorf("line %d: %s: %s", pe.Position.Line, pe.LastKey, pe.Message)
+			}
+			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("decoding: %w", cleanDecodeError(err))
+	}
+	var problems []error
+	for _, k := range md.Undecoded() {
+		problems = append(problems, fmt.Errorf("%s: unknown key%s", k, lineOf(data, k)))
+	}
+	cfg.applyDefaults()
+	problems = append(problems, cfg.validate()...)
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	return &cfg, nil
+}
+
+// cleanDecodeError strips nothing today but is the one place to keep decoder
+// errors from echoing values (toml type errors name the key, not the value).
+func cleanDecodeError(err error) error { return err }
+
+// lineOf finds the first line that assigns the last element of key, best
+// effort: BurntSushi/toml reports no position for undecoded keys.
+func lineOf(data []byte, k toml.Key) string {
+	if len(k) == 0 {
+		return ""
+	}
+	re, err := regexp.Compile(`^\s*"?` + regexp.QuoteMeta(k[len(k)-1]) + `"?\s*=`)
+	if err != nil {
+		return ""
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		if re.MatchString(line) {
+			return fmt.Sprintf(" (line %d)", i+1)
+		}
+	}
+	return ""
+}
+
+// Credential returns the credential with the given name.
+func (c *Config) Credential(name string) (*Credential, bool) {
+	for i := range c.Credentials {
+		if c.Credentials[i].Name == name {
+			return &c.Credentials[i], true
+		}
+	}
+	return nil, false
+}

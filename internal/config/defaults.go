@@ -1,0 +1,63 @@
+package config
+
+import "time"
+
+// Defaults, in one place. README's config reference lists the same values.
+const (
+	DefaultStateDir       = "/var/lib/tokend"
+	DefaultMaxConcurrent  = 16
+	DefaultShutdownGrace  = 30 * time.Second
+	DefaultLifetime       = time.Hour
+	DefaultSinkMode       = "0600"
+	DefaultFileSinkFormat = "raw"
+	DefaultGrant          = "refresh_token"
+	DefaultAuthStyle      = "basic"
+	DefaultBody           = "form"
+	DefaultStateBackend   = "file"
+	DefaultProvider       = "generic"
+)
+
+func (c *Config) applyDefaults() {
+	if c.State.Backend == "" {
+		c.State.Backend = DefaultStateBackend
+	}
+	if c.State.Dir == "" {
+		c.State.Dir = DefaultStateDir
+	}
+	if c.Scheduler.MaxConcurrent == 0 {
+		c.Scheduler.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if c.Scheduler.ShutdownGrace.Duration == 0 {
+		c.Scheduler.ShutdownGrace.Duration = DefaultShutdownGrace
+	}
+	for i := range c.Credentials {
+		c.Credentials[i].applyDefaults()
+	}
+}
+
+func (cr *Credential) applyDefaults() {
+	if cr.Provider == "" {
+		cr.Provider = DefaultProvider
+	}
+	if cr.Grant == "" {
+		cr.Grant = DefaultGrant
+	}
+	if cr.AuthStyle == "" {
+		cr.AuthStyle = DefaultAuthStyle
+	}
+	if cr.Body == "" {
+		cr.Body = DefaultBody
+	}
+	if cr.DefaultLifetime.Duration == 0 {
+		cr.DefaultLifetime.Duration = DefaultLifetime
+	}
+	for i := range cr.Sinks {
+		s := &cr.Sinks[i]
+		if s.Mode == "" {
+			s.Mode = DefaultSinkMode
+		}
+		if s.Type == "file" && s.Format == "" {
+			s.Format = DefaultFileSinkFormat
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/tokend/tokend/internal/secret"
+)
+
+// ResolveSecrets fills each credential's Secret from client_secret,
+// client_secret_file or client_secret_env. It returns every problem at once;
+// errors name the source, never the value.
+func (c *Config) ResolveSecrets() error {
+	var errs []error
+	for i := range c.Credentials {
+		cr := &c.Credentials[i]
+		v, err := resolveSecret(cr.ClientSecret, cr.ClientSecretFile, cr.ClientSecretEnv)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("credential %q: client secret: %w", cr.Name, err))
+			continue
+		}
+		cr.Secret = v
+	}
+	return errors.Join(errs...)
+}
+
+// resolveSecret reads a secret given inline, from a file or from an
+// environment variable. Trailing newlines of files are trimmed (editors add
+// them); anything else is kept as written.
+func resolveSecret(inline, file, env string) (secret.Secret, error) {
+	switch {
+	case inline != "":
+		return secret.New(inline), nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return secret.Secret{}, fmt.Errorf("reading %s: %w", file, err)
+		}
+		v := strings.TrimRight(string(b), "\r\n")
+		if v == "" {
+			return secret.Secret{}, fmt.Errorf("%s is empty", file)
+		}
+		return secret.New(v), nil
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok || v == "" {
+			return secret.Secret{}, fmt.Errorf("environment variable %s is not set", env)
+		}
+		return secret.New(v), nil
+	}
+	return secret.Secret{}, nil
+}
+
+// ReadSecretFile reads a secret file such as refresh_token_file with the same
+// trimming rules as client_secret_file.
+func ReadSecretFile(path string) (secret.Secret, error) {
+	return resolveSecret("", path, "")
+}
+
+// inlineSecretWarnings warns when the config file holds a secret inline and
+// is readable by group or others.
+func inlineSecretWarnings(c *Config, path string) []string {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	var out []string
+	for _, cr := range c.Credentials {
+		if cr.ClientSecret != "" {
+			out = append(out, fmt.Sprintf("credential %q: client_secret is inline in %s, which is readable by group/other (mode %#o); use client_secret_file or client_secret_env, or chmod 600 the config",
+				cr.Name, path, fi.Mode().Perm()))
+		}
+	}
+	return out
+}

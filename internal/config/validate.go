@@ -1,0 +1,205 @@
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/tokend/tokend/internal/grants"
+)
+
+var (
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	varRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// headerRE is an RFC 9110 token.
+	headerRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+)
+
+// cronParser accepts standard 5-field specs and descriptors (@daily, @every 6h).
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses a credential's schedule string.
+func ParseSchedule(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
+
+// validate returns every problem in the decoded, defaulted config.
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.State.Backend != "file" {
+		bad("state.backend", "unknown backend %q (supported: file)", c.State.Backend)
+	}
+	if c.Scheduler.MaxConcurrent < 1 {
+		bad("scheduler.max_concurrent", "must be at least 1")
+	}
+	if len(c.Credentials) == 0 {
+		bad("credential", "no [[credential]] configured")
+	}
+	names := map[string]bool{}
+	pathOwner := map[string]string{} // absolute sink path -> "type credential"
+	envVars := map[string]string{}   // envfile path + var -> credential
+	for i := range c.Credentials {
+		cr := &c.Credentials[i]
+		key := fmt.Sprintf("credential[%d]", i)
+		if cr.Name != "" {
+			key = fmt.Sprintf("credential %q", cr.Name)
+		}
+		switch {
+		case cr.Name == "":
+			bad(key+".name", "is required")
+		case !nameRE.MatchString(cr.Name):
+			bad(key+".name", "must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit")
+		case names[cr.Name]:
+			bad(key+".name", "is used by more than one credential")
+		}
+		names[cr.Name] = true
+		errs = append(errs, cr.validate(key)...)
+		for j, s := range cr.Sinks {
+			skey := fmt.Sprintf("%s.sink[%d]", key, j)
+			errs = append(errs, s.validate(skey)...)
+			if s.Path == "" {
+				continue
+			}
+			abs, _ := filepath.Abs(s.Path)
+			if prev, ok := pathOwner[abs]; ok && (s.Type == "file" || !strings.HasPrefix(prev, "envfile")) {
+				bad(skey+".path", "%s is already used by a %s sink", s.Path, prev)
+			}
+			pathOwner[abs] = fmt.Sprintf("%s sink of credential %q", s.Type, cr.Name)
+			if s.Type == "envfile" {
+				k := abs + "\x00" + s.Var
+				if other, ok := envVars[k]; ok {
+					bad(skey+".var", "%s in %s is already written by credential %q", s.Var, s.Path, other)
+				}
+				envVars[k] = cr.Name
+			}
+		}
+	}
+	return errs
+}
+
+func (cr *Credential) validate(key string) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", key, field, fmt.Sprintf(format, args...)))
+	}
+	if cr.Provider != "generic" {
+		bad("provider", "unknown provider %q (supported: generic)", cr.Provider)
+	}
+	switch grants.Grant(cr.Grant) {
+	case grants.GrantRefreshToken, grants.GrantClientCredentials:
+	default:
+		bad("grant", "unknown grant %q (supported: refresh_token, client_credentials)", cr.Grant)
+	}
+	if cr.TokenURL == "" {
+		bad("token_url", "is required")
+	} else if _, err := grants.New(cr.GrantsConfig()); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", key, err))
+	}
+	if cr.ClientID == "" && cr.AuthStyle != string(grants.AuthBasicRaw) {
+		bad("client_id", "is required")
+	}
+	n := 0
+	for _, v := range []string{cr.ClientSecret, cr.ClientSecretFile, cr.ClientSecretEnv} {
+		if v != "" {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		bad("client_secret", "set only one of client_secret, client_secret_file, client_secret_env")
+	case n == 0 && cr.AuthStyle != string(grants.AuthNone):
+		bad("client_secret_file", "a client secret is required with auth_style %q (or use auth_style = \"none\")", cr.AuthStyle)
+	}
+	if cr.Grant == string(grants.GrantClientCredentials) && cr.RefreshTokenFile != "" {
+		bad("refresh_token_file", "is only used with grant = \"refresh_token\"")
+	}
+	if cr.RefreshBefore.Duration < 0 {
+		bad("refresh_before", "must not be negative")
+	}
+	if cr.DefaultLifetime.Duration < 0 {
+		bad("default_lifetime", "must not be negative")
+	}
+	if cr.Schedule != "" {
+		if _, err := ParseSchedule(cr.Schedule); err != nil {
+			bad("schedule", "invalid schedule %q: %v", cr.Schedule, err)
+		}
+	}
+	for h := range cr.Headers {
+		if !headerRE.MatchString(h) {
+			bad("headers", "invalid header name %q", h)
+		}
+	}
+	if len(cr.Sinks) == 0 {
+		bad("sink", "at least one [[credential.sink]] is required")
+	}
+	return errs
+}
+
+func (s Sink) validate(key string) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", key, field, fmt.Sprintf(format, args...)))
+	}
+	if s.Path == "" {
+		bad("path", "is required")
+	}
+	if _, err := s.FileMode(); err != nil {
+		bad("mode", "%v", err)
+	}
+	switch s.Type {
+	case "file":
+		if s.Format != "raw" && s.Format != "json" {
+			bad("format", "unknown format %q (raw or json)", s.Format)
+		}
+		if s.Var != "" {
+			bad("var", "is only used by envfile sinks")
+		}
+	case "envfile":
+		if s.Var == "" {
+			bad("var", "is required for an envfile sink")
+		} else if !varRE.MatchString(s.Var) {
+			bad("var", "%q is not a valid variable name", s.Var)
+		}
+		if s.Format != "" {
+			bad("format", "is only used by file sinks")
+		}
+	case "":
+		bad("type", "is required (file or envfile)")
+	default:
+		bad("type", "unknown sink type %q (file or envfile)", s.Type)
+	}
+	return errs
+}
+
+// FileMode parses the sink's octal mode.
+func (s Sink) FileMode() (fs.FileMode, error) {
+	m, err := strconv.ParseUint(s.Mode, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, fmt.Errorf("invalid file mode %q (octal, e.g. \"0600\")", s.Mode)
+	}
+	return fs.FileMode(m), nil
+}
+
+// GrantsConfig is the token-endpoint configuration of the credential.
+func (cr *Credential) GrantsConfig() grants.Config {
+	return grants.Config{
+		Name:              cr.Name,
+		Grant:             grants.Grant(cr.Grant),
+		TokenURL:          cr.TokenURL,
+		ClientID:          cr.ClientID,
+		ClientSecret:      cr.Secret,
+		AuthStyle:         grants.AuthStyle(cr.AuthStyle),
+		Body:              grants.BodyFormat(cr.Body),
+		Scopes:            cr.Scopes,
+		Params:            cr.Params,
+		Headers:           cr.Headers,
+		DefaultLifetime:   cr.DefaultLifetime.Duration,
+		AllowInsecureHTTP: cr.AllowInsecureHTTP,
+	}
+}
