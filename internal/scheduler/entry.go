@@ -1,0 +1,290 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/grants"
+	"github.com/tokend/tokend/internal/state"
+)
+
+// entry is the loop's view of one credential. Guarded by Scheduler.mu.
+type entry struct {
+	cred     Credential
+	log      *zap.Logger
+	rec      state.Record  // last committed record
+	pending  *state.Record // answered refresh that is not on disk yet
+	status   state.Status
+	next     time.Time // next planned refresh; zero when none
+	attempt  int       // consecutive refresh/save failures
+	inflight bool
+	forced   bool
+	unknown  bool // outcome of the last spend is unknown
+	removed  bool
+	seq      [3]uint64 // current sequence per jobKind (stale timer items are skipped)
+	sinks    []sinkState
+	sinkTry  int // consecutive failed sink rounds
+}
+
+// sinkState tracks delivery to one sink.
+type sinkState struct {
+	sink    Sink
+	written uint64 // generation last written; 0 with ok=false = never
+	ok      bool
+	lastAt  time.Time
+	lastErr error
+}
+
+// behindLocked lists sinks that do not hold the committed generation.
+func (e *entry) behindLocked() []int {
+	var idx []int
+	for i, ss := range e.sinks {
+		if !ss.ok || ss.written != e.rec.Generation {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// startup loads each credential's record and plans its first job.
+func (s *Scheduler) startup(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for _, name := range s.order {
+		if err := s.prepareLocked(ctx, s.entries[name], now); err != nil {
+			return err
+		}
+	}
+	s.log.Info("scheduler started", zap.Int("credentials", len(s.order)), zap.Int("max_concurrent", s.opts.MaxConcurrent))
+	return nil
+}
+
+// prepareLocked loads one credential's record and plans its first job.
+func (s *Scheduler) prepareLocked(ctx context.Context, e *entry, now time.Time) error {
+	c := e.cred
+	rec, err := s.store.Load(ctx, c.Name)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		rec = state.Record{Credential: c.Name, Status: state.StatusPending}
+		if c.Grant == grants.GrantRefreshToken {
+			if c.Seed == nil {
+				rec.Status = state.StatusNeedsReauth
+				rec.LastError = &state.ErrorInfo{Class: "permanent", Code: "no_refresh_token", At: now,
+					Description: "no refresh token stored and no refresh_token_file configured: run tokend authorize or tokend import"}
+				break
+			}
+			rt, err := c.Seed()
+			if err != nil {
+				rec.Status = state.StatusNeedsReauth
+				rec.LastError = &state.ErrorInfo{Class: "permanent", Code: "no_refresh_token", At: now,
+					Description: fmt.Sprintf("no refresh token stored and the refresh_token_file cannot be used: %v", err)}
+				break
+			}
+			rec.RefreshToken = rt
+			e.log.Info("seeding the first refresh token from refresh_token_file", zap.String("refresh_token_fp", rt.Fingerprint()))
+		}
+	case err != nil:
+		return fmt.Errorf("loading state for %q: %w", c.Name, err)
+	}
+	e.rec, e.status = rec, rec.Status
+	switch {
+	case rec.Intent != nil:
+		e.unknown = true
+		e.log.Warn("refresh outcome unknown: a refresh was started but its answer never reached the state store; trying once with the stored refresh token",
+			zap.Uint64("generation", rec.Intent.Generation), zap.Time("started_at", rec.Intent.StartedAt))
+		s.scheduleLocked(e, jobRefresh, now)
+	case rec.Status == state.StatusNeedsReauth:
+		e.log.Error("credential needs re-authorization; not refreshing it", errorFields(rec.LastError)...)
+		if !rec.AccessToken.IsZero() && (rec.ExpiresAt.IsZero() || rec.ExpiresAt.After(now)) {
+			s.scheduleLocked(e, jobSinks, now) // a still-valid token stays in the sinks until it expires
+		}
+	case !rec.AccessToken.IsZero() && (rec.ExpiresAt.IsZero() || rec.ExpiresAt.After(now)):
+		s.planLocked(e, now)
+		e.status = state.StatusOK
+		s.scheduleLocked(e, jobSinks, now)
+		e.log.Info("loaded valid token", s.recFields(e)...)
+	default:
+		s.scheduleLocked(e, jobRefresh, now)
+	}
+	return nil
+}
+
+// planLocked schedules the next refresh from the committed record.
+func (s *Scheduler) planLocked(e *entry, now time.Time) {
+	at := NextRefresh(Plan{Now: now, IssuedAt: e.rec.IssuedAt, ExpiresAt: e.rec.ExpiresAt,
+		RefreshBefore: e.cred.RefreshBefore, Schedule: e.cred.Schedule, Jitter: s.opts.Rand(), MinDelay: s.opts.MinInterval})
+	if at.IsZero() {
+		e.next = time.Time{}
+		e.seq[jobRefresh]++ // cancel any queued refresh
+		e.log.Warn("no expiry and no schedule: this credential will not be refreshed automatically")
+		return
+	}
+	s.scheduleLocked(e, jobRefresh, at)
+}
+
+// finish applies a worker's result and plans what comes next.
+func (s *Scheduler) finish(j job, res result) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running--
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	e := s.entries[j.cred.Name]
+	if e == nil || e.cred.Name == "" {
+		return
+	}
+	e.inflight = false
+	if e.removed {
+		return
+	}
+	now := s.now()
+	if res.spent {
+		s.obs.RefreshFinished(j.cred.Name, res.duration, res.err)
+	}
+	switch {
+	case res.adopted:
+		e.rec, e.status, e.attempt, e.unknown = res.rec, state.StatusOK, 0, false
+		e.log.Info("adopted a newer token refreshed elsewhere", s.recFields(e)...)
+		s.planLocked(e, now)
+		s.scheduleLocked(e, jobSinks, now)
+	case res.pending != nil:
+		e.pending, e.status = res.pending, state.StatusBackoff
+		e.attempt++
+		d, _ := s.opts.Backoff.Delay(e.attempt, s.opts.Rand(), 0, now, e.rec.ExpiresAt)
+		e.log.Error("the provider issued a new token but it could not be saved; holding it in memory and retrying the save (sinks are written only after it is on disk)",
+			zap.Error(res.err), zap.Duration("retry_in", d), zap.Int("attempt", e.attempt))
+		s.scheduleLocked(e, jobSave, now.Add(d))
+	case res.err != nil:
+		s.failedLocked(e, j, res, now)
+	case j.kind == jobSinks:
+		// sink-only round; handled below
+	default:
+		e.rec, e.pending, e.status, e.attempt, e.unknown = res.rec, nil, state.StatusOK, 0, false
+		s.planLocked(e, now)
+		e.log.Info("refreshed", append(s.recFields(e), zap.Duration("took", res.duration))...)
+	}
+	s.sinkResultsLocked(e, j, res, now)
+	s.obs.StatusChanged(s.statusLocked(e))
+}
+
+// failedLocked handles a failed refresh.
+func (s *Scheduler) failedLocked(e *entry, j job, res result, now time.Time) {
+	var se *storageError
+	fields := []zap.Field{zap.String("error_class", string(grants.ClassOf(res.err))), zap.Error(res.err)}
+	if errors.As(res.err, &se) {
+		fields[0] = zap.String("error_class", "storage")
+	}
+	e.rec = res.rec
+	if res.rec.Intent != nil {
+		e.unknown = true // no answer arrived: the provider may have rotated
+	}
+	if grants.IsPermanent(res.err) && se == nil {
+		e.status = state.StatusNeedsReauth
+		e.next = time.Time{}
+		e.seq[jobRefresh]++
+		msg := "refresh failed permanently; credential needs re-authorization (run tokend authorize or tokend import); the last good access token stays in the sinks until it expires"
+		if j.unknown {
+			msg = "refresh failed permanently after an interrupted refresh whose outcome was unknown: the provider most likely rotated the refresh token and the answer never reached disk; credential needs re-authorization"
+		}
+		e.log.Error(msg, append(fields, s.recFields(e)...)...)
+		return
+	}
+	e.status = state.StatusBackoff
+	e.attempt++
+	var retryAfter time.Duration
+	var ge *grants.Error
+	if errors.As(res.err, &ge) {
+		retryAfter = ge.RetryAfter
+	}
+	d, pastExpiry := s.opts.Backoff.Delay(e.attempt, s.opts.Rand(), retryAfter, now, e.rec.ExpiresAt)
+	s.scheduleLocked(e, jobRefresh, now.Add(d))
+	fields = append(fields, zap.Int("attempt", e.attempt), zap.Duration("retry_in", d))
+	if retryAfter > 0 {
+		fields = append(fields, zap.Duration("retry_after", retryAfter))
+	}
+	if pastExpiry {
+		e.log.Error("refresh failed; the next attempt is after the access token expires", append(fields, s.recFields(e)...)...)
+		return
+	}
+	e.log.Warn("refresh failed; backing off", append(fields, s.recFields(e)...)...)
+}
+
+// sinkResultsLocked records sink outcomes and plans a retry for failed ones.
+func (s *Scheduler) sinkResultsLocked(e *entry, j job, res result, now time.Time) {
+	var idx []int
+	switch {
+	case j.kind == jobSinks:
+		idx = j.behind
+	case res.err == nil && !res.adopted:
+		idx = allSinks(len(e.sinks))
+	default:
+		return
+	}
+	if res.rec.AccessToken.IsZero() {
+		return
+	}
+	failed := 0
+	for _, i := range idx {
+		ss := &e.sinks[i]
+		ss.lastAt = now
+		if err := res.sinkErrs[i]; err != nil {
+			ss.lastErr, ss.ok = err, false
+			failed++
+			e.log.Error("sink write failed; will retry", zap.String("sink", ss.sink.String()), zap.Error(err))
+			continue
+		}
+		ss.written, ss.ok, ss.lastErr = res.rec.Generation, true, nil
+	}
+	if failed == 0 {
+		e.sinkTry = 0
+		return
+	}
+	e.sinkTry++
+	d, _ := s.opts.Backoff.Delay(e.sinkTry, s.opts.Rand(), 0, now, time.Time{})
+	s.scheduleLocked(e, jobSinks, now.Add(d))
+}
+
+// errorInfo turns an error into the safe record kept in state.
+func errorInfo(err error, afterUnknown bool, now time.Time) *state.ErrorInfo {
+	info := &state.ErrorInfo{Class: string(grants.ClassOf(err)), Description: err.Error(), At: now}
+	var ge *grants.Error
+	if errors.As(err, &ge) {
+		info.Code, info.Description = ge.Code, ge.Description
+		if info.Description == "" {
+			info.Description = ge.Error()
+		}
+	}
+	var se *storageError
+	if errors.As(err, &se) {
+		info.Class = "storage"
+	}
+	if afterUnknown {
+		info.Class = "outcome_unknown"
+	}
+	return info
+}
+
+func errorFields(ei *state.ErrorInfo) []zap.Field {
+	if ei == nil {
+		return nil
+	}
+	return []zap.Field{zap.String("error_class", ei.Class), zap.String("error_code", ei.Code), zap.String("error", ei.Description)}
+}
+
+// recFields are the fields of every state-change log line.
+func (s *Scheduler) recFields(e *entry) []zap.Field {
+	return []zap.Field{
+		zap.String("status", string(e.status)),
+		zap.Time("expires_at", e.rec.ExpiresAt),
+		zap.Time("next_refresh", e.next),
+		zap.Uint64("generation", e.rec.Generation),
+		zap.String("token_fp", e.rec.AccessToken.Fingerprint()),
+	}
+}

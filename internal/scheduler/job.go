@@ -1,0 +1,214 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/grants"
+	"github.com/tokend/tokend/internal/sinks"
+	"github.com/tokend/tokend/internal/state"
+)
+
+// job is a snapshot of what a worker needs; workers never touch entries.
+type job struct {
+	kind    jobKind
+	cred    Credential
+	rec     state.Record  // last committed record known to the loop
+	pending *state.Record // answered refresh not yet on disk (jobSave)
+	behind  []int         // sink indexes to write (jobSinks)
+	forced  bool
+	unknown bool // the last attempt's outcome is unknown (intent found, or no answer)
+}
+
+// result is what a worker reports back to the loop.
+type result struct {
+	rec      state.Record  // record after the job (committed, adopted or with error status)
+	pending  *state.Record // provider answered, save failed: keep in memory and retry
+	err      error         // refresh/save error, nil on success
+	adopted  bool          // the store held a newer generation; no provider call made
+	spent    bool          // the token endpoint was called
+	sinkErrs map[int]error // per sink index; absent = written
+	duration time.Duration
+}
+
+// storageError marks failures of the state store, as opposed to the provider.
+type storageError struct{ err error }
+
+func (e *storageError) Error() string { return e.err.Error() }
+func (e *storageError) Unwrap() error { return e.err }
+
+// startLocked launches the worker for a due item.
+func (s *Scheduler) startLocked(ctx context.Context, it item) {
+	e := s.entries[it.name]
+	if e == nil || e.removed || e.inflight {
+		return // the in-flight job re-plans everything when it finishes
+	}
+	j := job{kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown}
+	switch it.kind {
+	case jobRefresh:
+		if e.pending != nil { // never spend a token while the newer one is not on disk
+			j.kind = jobSave
+		}
+		e.forced = false
+		e.status = state.StatusRefreshing
+	case jobSinks:
+		j.behind = e.behindLocked()
+		if len(j.behind) == 0 {
+			return
+		}
+	case jobSave:
+		if e.pending == nil {
+			return
+		}
+	}
+	e.inflight = true
+	s.running++
+	s.workers.Add(1)
+	go func() {
+		defer s.workers.Done()
+		var res result
+		switch j.kind {
+		case jobRefresh:
+			res = s.refresh(ctx, j)
+		case jobSave:
+			res = s.retrySave(ctx, j)
+		case jobSinks:
+			res = result{rec: j.rec, sinkErrs: s.writeSinks(ctx, j.cred, j.rec, j.behind)}
+		}
+		s.finish(j, res)
+	}()
+}
+
+// refresh runs the refresh order for one credential.
+func (s *Scheduler) refresh(ctx context.Context, j job) result {
+	name := j.cred.Name
+	rec := j.rec
+	// Re-check: another writer (replica, import) may have refreshed meanwhile.
+	cur, err := s.store.Load(ctx, name)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+	case err != nil:
+		return result{rec: rec, err: &storageError{fmt.Errorf("loading state for %q: %w", name, err)}}
+	case cur.Generation > rec.Generation || (cur.Generation == rec.Generation && rec.RefreshToken.IsZero()):
+		rec = cur
+		if cur.Generation > j.rec.Generation && !j.forced && cur.Status == state.StatusOK && !s.due(j.cred, cur) {
+			return result{rec: cur, adopted: true}
+		}
+	}
+	needsRT := j.cred.Grant == grants.GrantRefreshToken
+	if needsRT && rec.RefreshToken.IsZero() {
+		return result{rec: rec, err: &grants.Error{Credential: name, Code: "no_refresh_token", Class: grants.ClassPermanent,
+			Description: "no refresh token stored: run tokend authorize or tokend import for this credential"}}
+	}
+	start := s.now()
+	if needsRT {
+		// Record the intent durably before spending the refresh token.
+		rec.Intent = &state.Intent{Generation: rec.Generation, StartedAt: start}
+		rec.Status = state.StatusRefreshing
+		if err := s.save(ctx, rec); err != nil {
+			rec.Intent = nil
+			return result{rec: rec, err: &storageError{fmt.Errorf("recording refresh intent for %q (refresh token not spent): %w", name, err)}}
+		}
+	}
+	tok, err := j.cred.Source.Renew(ctx, rec.RefreshToken)
+	dur := s.now().Sub(start)
+	if err != nil {
+		var ge *grants.Error
+		if errors.As(err, &ge) && ge.Status != 0 {
+			rec.Intent = nil // the provider answered: the outcome is known
+		}
+		rec.LastError = errorInfo(err, j.unknown && grants.IsPermanent(err), s.now())
+		rec.Status = state.StatusBackoff
+		if grants.IsPermanent(err) {
+			rec.Status = state.StatusNeedsReauth
+		}
+		s.persistFailure(ctx, rec, s.log.With(zap.String("credential", name)))
+		return result{rec: rec, err: err, spent: true, duration: dur}
+	}
+	next := rec
+	next.Generation++
+	if !tok.RefreshToken.IsZero() {
+		next.RefreshToken = tok.RefreshToken // rotation; none returned keeps the old one
+	}
+	next.AccessToken, next.TokenType, next.Scope = tok.AccessToken, tok.TokenType, tok.Scope
+	next.ExpiresAt, next.IssuedAt = tok.ExpiresAt, tok.IssuedAt
+	if next.IssuedAt.IsZero() {
+		next.IssuedAt = start
+	}
+	next.LastSuccess, next.LastError, next.Intent, next.Status = s.now(), nil, nil, state.StatusOK
+	// The provider has answered: finish the save even if shutdown began.
+	if err := s.save(context.WithoutCancel(ctx), next); err != nil {
+		return result{rec: rec, pending: &next, spent: true, duration: dur,
+			err: &storageError{fmt.Errorf("saving refreshed state for %q: %w", name, err)}}
+	}
+	return result{rec: next, spent: true, duration: dur, sinkErrs: s.writeSinks(ctx, j.cred, next, allSinks(len(j.cred.Sinks)))}
+}
+
+// retrySave retries saving an answered refresh, then writes the sinks.
+func (s *Scheduler) retrySave(ctx context.Context, j job) result {
+	if err := s.save(context.WithoutCancel(ctx), *j.pending); err != nil {
+		return result{rec: j.rec, pending: j.pending,
+			err: &storageError{fmt.Errorf("saving refreshed state for %q: %w", j.cred.Name, err)}}
+	}
+	return result{rec: *j.pending, sinkErrs: s.writeSinks(ctx, j.cred, *j.pending, allSinks(len(j.cred.Sinks)))}
+}
+
+func (s *Scheduler) save(ctx context.Context, rec state.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.SaveTimeout)
+	defer cancel()
+	return s.store.Save(ctx, rec)
+}
+
+// due reports whether rec's token should be refreshed now.
+func (s *Scheduler) due(c Credential, rec state.Record) bool {
+	if rec.AccessToken.IsZero() {
+		return true
+	}
+	now := s.now()
+	at := NextRefresh(Plan{Now: now, IssuedAt: rec.IssuedAt, ExpiresAt: rec.ExpiresAt, RefreshBefore: c.RefreshBefore})
+	return !at.IsZero() && !at.After(now)
+}
+
+// writeSinks writes rec's access token to the given sinks, each on its own;
+// one failing does not stop the others.
+func (s *Scheduler) writeSinks(ctx context.Context, c Credential, rec state.Record, idx []int) map[int]error {
+	if rec.AccessToken.IsZero() {
+		return nil
+	}
+	tok := sinks.Token{Credential: c.Name, AccessToken: rec.AccessToken, TokenType: rec.TokenType,
+		Scope: rec.Scope, ExpiresAt: rec.ExpiresAt, Generation: rec.Generation}
+	var errs map[int]error
+	for _, i := range idx {
+		wctx, cancel := context.WithTimeout(ctx, s.opts.SinkTimeout)
+		err := c.Sinks[i].Write(wctx, tok)
+		cancel()
+		s.obs.SinkWritten(c.Name, c.Sinks[i].String(), err)
+		if err != nil {
+			if errs == nil {
+				errs = map[int]error{}
+			}
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+func allSinks(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// persistFailure stores the error status so restarts and `tokend status` see
+// it. It runs in the worker, outside the lock; a failure is only logged.
+func (s *Scheduler) persistFailure(ctx context.Context, rec state.Record, log *zap.Logger) {
+	if err := s.save(context.WithoutCancel(ctx), rec); err != nil {
+		log.Warn("could not record the error status in the state store", zap.Error(err))
+	}
+}

@@ -1,0 +1,304 @@
+// Package scheduler is tokend's refresh engine and the only package that owns
+// goroutines and timers. It keeps one timer queue for all credentials, runs at
+// most MaxConcurrent refreshes at once, and drives each refresh in the order
+// that makes rotation safe:
+//
+//	load the record → re-check (someone may have refreshed) → record the
+//	intent durably → call the token endpoint → save the new refresh token
+//	durably → only then write the sinks → plan the next run.
+//
+// Once the provider has answered, the save completes even if shutdown began.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/grants"
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/sinks"
+	"github.com/tokend/tokend/internal/state"
+)
+
+// Store keeps the durable records. Implementations must be safe for concurrent
+// use. Load returns an error wrapping state.ErrNotFound when the credential has
+// no record. Save returns nil only once the record would survive a crash or
+// power cut. Both honour ctx cancellation before doing work; an error means
+// nothing is known to have been written.
+type Store interface {
+	Load(ctx context.Context, name string) (state.Record, error)
+	Save(ctx context.Context, rec state.Record) error
+}
+
+// TokenSource obtains a new token from the provider: with the current refresh
+// token for the refresh_token grant, ignoring it for client_credentials. It is
+// called by one goroutine per credential at a time. Errors are classified with
+// grants.ClassOf; a *grants.Error with Status 0 means no answer arrived, so the
+// provider may or may not have spent the refresh token.
+type TokenSource interface {
+	Renew(ctx context.Context, refreshToken secret.Secret) (grants.Token, error)
+}
+
+// Sink delivers an access token. Write must be atomic from a reader's point of
+// view, safe for concurrent use across credentials and honour ctx. An error
+// leaves the previous token in place; the scheduler retries it on its own
+// schedule without blocking the state commit or other sinks. String names the
+// sink in logs (no secrets).
+type Sink interface {
+	Write(ctx context.Context, tok sinks.Token) error
+	String() string
+}
+
+// Credential is what the scheduler needs to keep one credential alive.
+type Credential struct {
+	Name          string
+	Grant         grants.Grant
+	Source        TokenSource
+	Sinks         []Sink
+	RefreshBefore time.Duration // 0: a third of the lifetime
+	Schedule      cron.Schedule // optional fixed schedule (robfig/cron)
+	// Seed returns the first refresh token (refresh_token_file) when the store
+	// has none; nil when none is configured.
+	Seed func() (secret.Secret, error)
+}
+
+// Options configures a Scheduler. Zero values get the documented defaults.
+type Options struct {
+	Store         Store
+	Logger        *zap.Logger
+	Observer      Observer
+	MaxConcurrent int              // default 16
+	ShutdownGrace time.Duration    // default 30s: how long Run waits for in-flight work after ctx ends
+	SaveTimeout   time.Duration    // default 15s per durable save
+	SinkTimeout   time.Duration    // default 30s per sink write
+	MaxWait       time.Duration    // default 30s: longest sleep before re-reading the wall clock (suspend/resume)
+	Backoff       Backoff          // default DefaultBackoff
+	MinInterval   time.Duration    // default 2s: shortest gap between successful refreshes of one credential
+	Now           func() time.Time // wall clock; default time.Now
+	Rand          func() float64   // jitter in [0,1); default math/rand/v2
+}
+
+// Scheduler keeps a set of credentials refreshed. Create with New, start with Run.
+type Scheduler struct {
+	opts  Options
+	log   *zap.Logger
+	store Store
+	obs   Observer
+
+	mu      sync.Mutex
+	entries map[string]*entry
+	order   []string // config order, for stable status output
+	q       timerQueue
+	ready   []item // due, waiting for a worker slot
+	running int
+	started bool
+	stopped bool
+
+	wake    chan struct{}
+	workers sync.WaitGroup
+}
+
+// New validates the credentials and returns a scheduler that is not yet running.
+func New(opts Options, creds []Credential) (*Scheduler, error) {
+	if opts.Store == nil {
+		return nil, errors.New("scheduler: no state store")
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 16
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 30 * time.Second
+	}
+	if opts.SaveTimeout <= 0 {
+		opts.SaveTimeout = 15 * time.Second
+	}
+	if opts.SinkTimeout <= 0 {
+		opts.SinkTimeout = 30 * time.Second
+	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = 30 * time.Second
+	}
+	if opts.MinInterval <= 0 {
+		opts.MinInterval = 2 * time.Second
+	}
+	if opts.Backoff == (Backoff{}) {
+		opts.Backoff = DefaultBackoff
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	s := &Scheduler{
+		opts:    opts,
+		log:     opts.Logger,
+		store:   opts.Store,
+		obs:     opts.Observer,
+		entries: map[string]*entry{},
+		wake:    make(chan struct{}, 1),
+	}
+	for _, c := range creds {
+		if err := s.addEntry(c); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Scheduler) addEntry(c Credential) error {
+	if c.Name == "" || c.Source == nil {
+		return fmt.Errorf("scheduler: credential %q needs a name and a token source", c.Name)
+	}
+	if _, dup := s.entries[c.Name]; dup {
+		return fmt.Errorf("scheduler: credential %q configured twice", c.Name)
+	}
+	e := &entry{cred: c, log: s.log.With(zap.String("credential", c.Name))}
+	e.sinks = make([]sinkState, len(c.Sinks))
+	for i, sk := range c.Sinks {
+		e.sinks[i].sink = sk
+	}
+	s.entries[c.Name] = e
+	s.order = append(s.order, c.Name)
+	return nil
+}
+
+// now returns the wall-clock time without its monotonic reading, so that
+// comparisons follow the wall clock across suspend/resume.
+func (s *Scheduler) now() time.Time { return s.opts.Now().Round(0) }
+
+// Run loads every credential's record, writes current tokens to sinks, and
+// refreshes credentials as they come due until ctx ends. It then stops
+// scheduling, waits up to ShutdownGrace for in-flight refreshes to finish
+// their saves, and returns nil. It returns an error only if start-up fails.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("scheduler: Run called twice")
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	if err := s.startup(ctx); err != nil {
+		return err
+	}
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		wait := s.dispatchDue(workCtx)
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return s.shutdown(cancelWork)
+		case <-timer.C:
+		case <-s.wake:
+		}
+	}
+}
+
+// dispatchDue starts every due job that has a worker slot and returns how long
+// the loop may sleep.
+func (s *Scheduler) dispatchDue(workCtx context.Context) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for {
+		it, ok := s.q.peek()
+		if !ok || it.at.After(now) {
+			break
+		}
+		s.q.pop()
+		if e := s.entries[it.name]; e != nil && !e.removed && e.seq[it.kind] == it.seq {
+			s.ready = append(s.ready, it)
+		}
+	}
+	for len(s.ready) > 0 && s.running < s.opts.MaxConcurrent {
+		it := s.ready[0]
+		s.ready = s.ready[1:]
+		s.startLocked(workCtx, it)
+	}
+	wait := s.opts.MaxWait
+	if it, ok := s.q.peek(); ok {
+		wait = min(wait, it.at.Sub(now))
+	}
+	return max(wait, 0)
+}
+
+// shutdown waits for in-flight jobs (answered refreshes finish their save),
+// then cancels what is left.
+func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
+	s.mu.Lock()
+	s.stopped = true
+	inflight := s.running
+	s.mu.Unlock()
+	s.log.Info("stopping: no new refreshes; waiting for in-flight work",
+		zap.Int("in_flight", inflight), zap.Duration("grace", s.opts.ShutdownGrace))
+	done := make(chan struct{})
+	go func() { s.workers.Wait(); close(done) }()
+	t := time.NewTimer(s.opts.ShutdownGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		s.log.Error("shutdown grace period ended with work still in flight; cancelling it",
+			zap.Duration("grace", s.opts.ShutdownGrace))
+		cancelWork()
+		<-done
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range s.order {
+		if e := s.entries[name]; e.pending != nil {
+			e.log.Error("exiting with an answered refresh that never reached the state store: its new refresh token is lost and the credential will need re-authorization",
+				zap.Uint64("generation", e.pending.Generation))
+		}
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// schedule queues a job for e at the given time, replacing any earlier one of
+// the same kind.
+func (s *Scheduler) scheduleLocked(e *entry, kind jobKind, at time.Time) {
+	e.seq[kind]++
+	s.q.add(item{at: at, name: e.cred.Name, kind: kind, seq: e.seq[kind]})
+	if kind == jobRefresh {
+		e.next = at
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// RefreshNow asks for an immediate refresh of the named credential, even one
+// that needs re-authorization (after an import, say). It returns an error if
+// the name is unknown; a refresh already in flight is not duplicated.
+func (s *Scheduler) RefreshNow(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[name]
+	if !ok || e.removed {
+		return fmt.Errorf("unknown credential %q", name)
+	}
+	e.forced = true
+	s.scheduleLocked(e, jobRefresh, s.now())
+	return nil
+}

@@ -1,0 +1,83 @@
+package scheduler
+
+import (
+	"time"
+
+	"github.com/tokend/tokend/internal/state"
+)
+
+// Observer receives events for metrics. Calls are made from worker and loop
+// goroutines, possibly concurrently, and must not block.
+type Observer interface {
+	// RefreshFinished reports one call to the token endpoint (err nil on success).
+	RefreshFinished(credential string, took time.Duration, err error)
+	// SinkWritten reports one sink write.
+	SinkWritten(credential, sink string, err error)
+	// StatusChanged reports a credential's status after every job.
+	StatusChanged(st CredentialStatus)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) RefreshFinished(string, time.Duration, error) {}
+func (nopObserver) SinkWritten(string, string, error)            {}
+func (nopObserver) StatusChanged(CredentialStatus)               {}
+
+// CredentialStatus is the operator's view of one credential. It holds no
+// token, only a fingerprint.
+type CredentialStatus struct {
+	Name        string           `json:"name"`
+	Status      state.Status     `json:"status"`
+	ExpiresAt   time.Time        `json:"expires_at,omitzero"`
+	NextRefresh time.Time        `json:"next_refresh,omitzero"`
+	Generation  uint64           `json:"generation"`
+	LastSuccess time.Time        `json:"last_success,omitzero"`
+	LastError   *state.ErrorInfo `json:"last_error,omitempty"`
+	TokenFP     string           `json:"token_fingerprint"`
+	Attempt     int              `json:"failed_attempts"`
+	Sinks       []SinkStatus     `json:"sinks"`
+}
+
+// SinkStatus is the last write result of one sink.
+type SinkStatus struct {
+	Name       string    `json:"name"`
+	OK         bool      `json:"ok"`
+	Generation uint64    `json:"generation"`
+	LastWrite  time.Time `json:"last_write,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+}
+
+// Snapshot returns every credential's status in config order.
+func (s *Scheduler) Snapshot() []CredentialStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]CredentialStatus, 0, len(s.order))
+	for _, name := range s.order {
+		if e := s.entries[name]; !e.removed {
+			out = append(out, s.statusLocked(e))
+		}
+	}
+	return out
+}
+
+func (s *Scheduler) statusLocked(e *entry) CredentialStatus {
+	st := CredentialStatus{
+		Name: e.cred.Name, Status: e.status, ExpiresAt: e.rec.ExpiresAt, NextRefresh: e.next,
+		Generation: e.rec.Generation, LastSuccess: e.rec.LastSuccess, LastError: e.rec.LastError,
+		TokenFP: e.rec.AccessToken.Fingerprint(), Attempt: e.attempt,
+	}
+	if e.inflight && st.Status != state.StatusNeedsReauth {
+		st.Status = state.StatusRefreshing
+	}
+	if st.Status == "" {
+		st.Status = state.StatusPending
+	}
+	for _, ss := range e.sinks {
+		sst := SinkStatus{Name: ss.sink.String(), OK: ss.ok, Generation: ss.written, LastWrite: ss.lastAt}
+		if ss.lastErr != nil {
+			sst.LastError = ss.lastErr.Error()
+		}
+		st.Sinks = append(st.Sinks, sst)
+	}
+	return st
+}
