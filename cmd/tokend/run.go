@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/daemon"
+	"github.com/tokend/tokend/internal/logging"
+	"github.com/tokend/tokend/internal/scheduler"
+)
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "run [--config FILE] [--log-level LEVEL]", stderr)
+	cfgPath := fs.String("config", defaultConfig, "config file")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	log, err := logging.New(stderr, *level)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokend: %v\n", err)
+		return 2
+	}
+	defer func() { _ = log.Sync() }()
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		log.Error("invalid config; not starting", zap.String("config", *cfgPath), zap.Error(err))
+		return 1
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	if err := cfg.ResolveSecrets(); err != nil {
+		log.Error("cannot read secrets; not starting", zap.Error(err))
+		return 1
+	}
+	d, err := daemon.New(cfg, log, scheduler.Options{})
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return 1
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	log.Info("tokend running", zap.String("version", version), zap.String("config", *cfgPath))
+	if err := d.Run(ctx); err != nil {
+		log.Error("exiting with error", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("validate", "validate [--config FILE]", stderr)
+	cfgPath := fs.String("config", defaultConfig, "config file")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	if err := cfg.ResolveSecrets(); err != nil {
+		// Secret files may exist only on the target machine: say so, don't fail.
+		fmt.Fprintf(stderr, "warning: secrets cannot be read here (tokend run would fail):\n%v\n", err)
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d credentials)\n", *cfgPath, len(cfg.Credentials))
+	return 0
+}

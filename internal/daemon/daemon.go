@@ -1,0 +1,148 @@
+// Package daemon wires a validated config into a running tokend: it opens the
+// state store, builds token sources and sinks, and runs the scheduler. It is
+// shared by `tokend run`, `tokend demo` and in-process tests.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/grants"
+	"github.com/tokend/tokend/internal/scheduler"
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/sinks/envfile"
+	"github.com/tokend/tokend/internal/sinks/file"
+	"github.com/tokend/tokend/internal/state"
+)
+
+// Daemon is one running tokend.
+type Daemon struct {
+	cfg   *config.Config
+	log   *zap.Logger
+	store *state.Store
+	sched *scheduler.Scheduler
+}
+
+// New opens the state store (locking it against a second daemon), checks every
+// sink's directory so a bad path fails now rather than at 3 a.m., and builds
+// the scheduler. Errors name the credential and sink concerned.
+func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, error) {
+	creds, err := buildCredentials(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := state.Open(cfg.State.Dir, state.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("opening state store: %w", err)
+	}
+	opts.Store = store
+	opts.Logger = log.Named("scheduler")
+	if opts.MaxConcurrent == 0 {
+		opts.MaxConcurrent = cfg.Scheduler.MaxConcurrent
+	}
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = cfg.Scheduler.ShutdownGrace.Duration
+	}
+	sched, err := scheduler.New(opts, creds)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	log.Info("state store open", zap.String("path", store.Path()), zap.Int("credentials", len(creds)))
+	return &Daemon{cfg: cfg, log: log, store: store, sched: sched}, nil
+}
+
+// Run refreshes credentials until ctx ends, then shuts down cleanly and
+// closes the state store.
+func (d *Daemon) Run(ctx context.Context) error {
+	err := d.sched.Run(ctx)
+	if cerr := d.store.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("closing state store: %w", cerr))
+	}
+	return err
+}
+
+// Scheduler exposes the scheduler for status and admin endpoints.
+func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
+
+// Store exposes the state store (bootstrap commands write through it).
+func (d *Daemon) Store() *state.Store { return d.store }
+
+// buildCredentials turns the config into scheduler credentials, collecting
+// every problem.
+func buildCredentials(cfg *config.Config) ([]scheduler.Credential, error) {
+	var errs []error
+	envfiles := map[string]*envfile.File{}
+	var out []scheduler.Credential
+	for i := range cfg.Credentials {
+		cr := &cfg.Credentials[i]
+		c, err := buildCredential(cr, envfiles)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("credential %q: %w", cr.Name, err))
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, errors.Join(errs...)
+}
+
+func buildCredential(cr *config.Credential, envfiles map[string]*envfile.File) (scheduler.Credential, error) {
+	src, err := grants.New(cr.GrantsConfig())
+	if err != nil {
+		return scheduler.Credential{}, err
+	}
+	c := scheduler.Credential{
+		Name:          cr.Name,
+		Grant:         grants.Grant(cr.Grant),
+		Source:        src,
+		RefreshBefore: cr.RefreshBefore.Duration,
+	}
+	if cr.Schedule != "" {
+		if c.Schedule, err = config.ParseSchedule(cr.Schedule); err != nil {
+			return c, fmt.Errorf("schedule: %w", err)
+		}
+	}
+	if path := cr.RefreshTokenFile; path != "" {
+		c.Seed = func() (secret.Secret, error) { return config.ReadSecretFile(path) }
+	}
+	var errs []error
+	for j, sc := range cr.Sinks {
+		sk, err := buildSink(sc, envfiles)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sink[%d] (%s %s): %w", j, sc.Type, sc.Path, err))
+			continue
+		}
+		c.Sinks = append(c.Sinks, sk)
+	}
+	return c, errors.Join(errs...)
+}
+
+func buildSink(sc config.Sink, envfiles map[string]*envfile.File) (scheduler.Sink, error) {
+	mode, err := sc.FileMode()
+	if err != nil {
+		return nil, err
+	}
+	switch sc.Type {
+	case "file":
+		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode})
+	case "envfile":
+		abs, err := filepath.Abs(sc.Path)
+		if err != nil {
+			return nil, err
+		}
+		f, ok := envfiles[abs]
+		if !ok {
+			if f, err = envfile.Open(abs, mode); err != nil {
+				return nil, err
+			}
+			envfiles[abs] = f
+		}
+		return f.Sink(sc.Var)
+	}
+	return nil, fmt.Errorf("unknown sink type %q", sc.Type)
+}
