@@ -32,7 +32,7 @@ type Daemon struct {
 // sink's directory so a bad path fails now rather than at 3 a.m., and builds
 // the scheduler. Errors name the credential and sink concerned.
 func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, error) {
-	creds, err := buildCredentials(cfg)
+	creds, err := BuildCredentials(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -73,9 +73,10 @@ func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
 // Store exposes the state store (bootstrap commands write through it).
 func (d *Daemon) Store() *state.Store { return d.store }
 
-// buildCredentials turns the config into scheduler credentials, collecting
-// every problem.
-func buildCredentials(cfg *config.Config) ([]scheduler.Credential, error) {
+// BuildCredentials turns the config into scheduler credentials (token
+// sources, sinks with their start-up checks, schedules), collecting every
+// problem. Reload uses it to build the new set.
+func BuildCredentials(cfg *config.Config) ([]scheduler.Credential, error) {
 	var errs []error
 	envfiles := map[string]*envfile.File{}
 	var out []scheduler.Credential

@@ -136,13 +136,10 @@ func (s *Scheduler) finish(j job, res result) {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	e := s.entries[j.cred.Name]
-	if e == nil || e.cred.Name == "" {
-		return
-	}
+	e := j.e
 	e.inflight = false
-	if e.removed {
-		return
+	if e.removed || s.entries[e.cred.Name] != e {
+		return // removed (or removed and re-added) by a reload meanwhile
 	}
 	now := s.now()
 	if res.spent {

@@ -15,6 +15,7 @@ import (
 
 // job is a snapshot of what a worker needs; workers never touch entries.
 type job struct {
+	e       *entry // identity only: workers never read or write it
 	kind    jobKind
 	cred    Credential
 	rec     state.Record  // last committed record known to the loop
@@ -47,7 +48,7 @@ func (s *Scheduler) startLocked(ctx context.Context, it item) {
 	if e == nil || e.removed || e.inflight {
 		return // the in-flight job re-plans everything when it finishes
 	}
-	j := job{kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown}
+	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown}
 	switch it.kind {
 	case jobRefresh:
 		if e.pending != nil { // never spend a token while the newer one is not on disk

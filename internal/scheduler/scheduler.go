@@ -83,6 +83,9 @@ type Options struct {
 	MinInterval   time.Duration    // default 2s: shortest gap between successful refreshes of one credential
 	Now           func() time.Time // wall clock; default time.Now
 	Rand          func() float64   // jitter in [0,1); default math/rand/v2
+	// OnLoop, if set, is called on every iteration of the scheduler loop (at
+	// least every MaxWait), outside any lock: a liveness signal for watchdogs.
+	OnLoop func()
 }
 
 // Scheduler keeps a set of credentials refreshed. Create with New, start with Run.
@@ -202,6 +205,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
+		if s.opts.OnLoop != nil {
+			s.opts.OnLoop()
+		}
 		wait := s.dispatchDue(workCtx)
 		timer.Reset(wait)
 		select {

@@ -45,13 +45,18 @@ func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.s.Run(ctx) }()
+	h.t.Cleanup(h.stop) // also after a failed assertion, so the bubble can exit
 }
 
 func (h *harness) stop() {
+	if h.done == nil {
+		return
+	}
 	h.cancel()
 	if err := <-h.done; err != nil {
-		h.t.Fatalf("Run: %v", err)
+		h.t.Errorf("Run: %v", err)
 	}
+	h.done = nil
 }
 
 func (h *harness) status() CredentialStatus { return h.s.Snapshot()[0] }
@@ -356,7 +361,9 @@ func TestShutdownFinishesAnsweredSave(t *testing.T) {
 		time.Sleep(time.Second)
 		synctest.Wait()
 		close(h.src.block) // the answer arrives after shutdown began
-		if err := <-h.done; err != nil {
+		err := <-h.done
+		h.done = nil
+		if err != nil {
 			t.Fatal(err)
 		}
 		if rec := h.store.get("cred"); rec.Generation != 1 || rec.RefreshToken.Reveal() != "rt-1-secretvalue" || rec.Intent != nil {
@@ -397,6 +404,81 @@ func TestNoRefreshTokenNeedsReauth(t *testing.T) {
 		}
 		if st := h.status(); st.Status != state.StatusNeedsReauth || !strings.Contains(st.LastError.Description, "tokend import") {
 			t.Fatalf("status %+v", st)
+		}
+	})
+}
+
+func TestImportRevivesNeedsReauth(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, time.Hour, func(c *Credential, o *Options) { c.Seed = nil })
+		h.start()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if st := h.status(); st.Status != state.StatusNeedsReauth {
+			t.Fatalf("status %s", st.Status)
+		}
+		// An operator imports a refresh token only: tokend refreshes at once.
+		if err := h.s.Import(context.Background(), "cred", ImportedToken{RefreshToken: secret.New("rt-0-secretvalue")}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if st := h.status(); st.Status != state.StatusOK || st.Generation != 2 {
+			t.Fatalf("after import: %+v", st)
+		}
+		// Importing an access token too writes it to the sinks without a refresh.
+		n, _, _ := h.src.stats()
+		exp := time.Now().Add(time.Hour)
+		if err := h.s.Import(context.Background(), "cred", ImportedToken{RefreshToken: secret.New(h.src.current),
+			AccessToken: secret.New("at-imported"), ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		h.stop()
+		if n2, _, _ := h.src.stats(); n2 != n || h.sink.last().AccessToken.Reveal() != "at-imported" || h.store.get("cred").Generation != 3 {
+			t.Fatalf("import with access token: refreshes %d->%d, sink %v", n, n2, h.sink.last().Generation)
+		}
+		if err := h.s.Import(context.Background(), "nope", ImportedToken{}); err == nil {
+			t.Fatal("import into an unknown credential accepted")
+		}
+	})
+}
+
+func TestUpdateAddsChangesAndRemoves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, time.Hour, nil)
+		h.start()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		src2 := newStrictSource(time.Hour, "other-rt")
+		sink2 := &recSink{name: "b", store: h.store, t: t}
+		c1 := Credential{Name: "cred", Grant: grants.GrantRefreshToken, Source: h.src, Sinks: []Sink{h.sink, sink2}, RefreshBefore: 30 * time.Minute}
+		c2 := Credential{Name: "new", Grant: grants.GrantRefreshToken, Source: src2, Sinks: []Sink{sink2}, Seed: seed("other-rt")}
+		if err := h.s.Update(context.Background(), []Credential{c1, c2}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		sts := h.s.Snapshot()
+		if len(sts) != 2 || sts[1].Name != "new" || sts[1].Status != state.StatusOK {
+			t.Fatalf("added credential not running: %+v", sts)
+		}
+		if len(sts[0].Sinks) != 2 || !sts[0].Sinks[1].OK || sts[0].NextRefresh.After(time.Now().Add(30*time.Minute)) {
+			t.Fatalf("changed credential did not pick up its new sink/window: %+v", sts[0])
+		}
+		if err := h.s.Update(context.Background(), []Credential{c2}); err != nil {
+			t.Fatal(err)
+		}
+		n, _, _ := h.src.stats()
+		time.Sleep(3 * time.Hour)
+		synctest.Wait()
+		h.stop()
+		if n2, _, _ := h.src.stats(); n2 != n {
+			t.Fatalf("a removed credential kept refreshing (%d -> %d)", n, n2)
+		}
+		if h.store.get("cred").Generation == 0 || len(h.s.Snapshot()) != 1 {
+			t.Fatal("removed credential's state lost or still listed")
 		}
 	})
 }

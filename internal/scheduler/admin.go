@@ -1,0 +1,178 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/state"
+)
+
+// ImportedToken is a token obtained out of band (tokend authorize, tokend
+// import) for a configured credential.
+type ImportedToken struct {
+	RefreshToken secret.Secret // zero keeps the stored one
+	AccessToken  secret.Secret // zero: refresh right away
+	TokenType    string
+	Scope        string
+	ExpiresAt    time.Time
+	IssuedAt     time.Time // zero: now
+}
+
+// ImportRecord returns the record that storing tok on top of prev produces:
+// the next generation, intent and last error cleared, status ok (pending when
+// there is no access token). Bootstrap code that writes the store directly
+// uses it too, so both paths agree.
+func ImportRecord(prev state.Record, name string, tok ImportedToken, now time.Time) state.Record {
+	rec := prev
+	rec.Credential = name
+	rec.Generation++
+	if !tok.RefreshToken.IsZero() {
+		rec.RefreshToken = tok.RefreshToken
+	}
+	rec.AccessToken, rec.TokenType, rec.Scope, rec.ExpiresAt = tok.AccessToken, tok.TokenType, tok.Scope, tok.ExpiresAt
+	rec.IssuedAt = tok.IssuedAt
+	if rec.IssuedAt.IsZero() {
+		rec.IssuedAt = now
+	}
+	rec.Intent, rec.LastError, rec.Status = nil, nil, state.StatusPending
+	if !tok.AccessToken.IsZero() {
+		rec.Status, rec.LastSuccess = state.StatusOK, now
+	}
+	return rec
+}
+
+// Import stores tok for the named credential durably, then writes the sinks
+// and plans the next refresh (immediately when there is no access token). It
+// fails if a refresh of that credential is in flight; try again.
+func (s *Scheduler) Import(ctx context.Context, name string, tok ImportedToken) error {
+	s.mu.Lock()
+	e, ok := s.entries[name]
+	switch {
+	case !ok || e.removed:
+		s.mu.Unlock()
+		return fmt.Errorf("unknown credential %q", name)
+	case e.inflight:
+		s.mu.Unlock()
+		return fmt.Errorf("credential %q: a refresh is in flight; try again in a moment", name)
+	}
+	e.inflight = true // keep refreshes away while we write
+	prev := e.rec
+	s.mu.Unlock()
+
+	cur, err := s.store.Load(ctx, name)
+	if err == nil && cur.Generation > prev.Generation {
+		prev = cur
+	} else if err != nil && !errors.Is(err, state.ErrNotFound) {
+		s.endImport(e)
+		return fmt.Errorf("loading state for %q: %w", name, err)
+	}
+	rec := ImportRecord(prev, name, tok, s.now())
+	if err := s.save(ctx, rec); err != nil {
+		s.endImport(e)
+		return fmt.Errorf("saving imported token for %q: %w", name, err)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.inflight = false
+	e.rec, e.pending, e.status, e.attempt, e.unknown = rec, nil, rec.Status, 0, false
+	now := s.now()
+	if rec.AccessToken.IsZero() {
+		s.scheduleLocked(e, jobRefresh, now)
+	} else {
+		s.planLocked(e, now)
+		s.scheduleLocked(e, jobSinks, now)
+	}
+	e.log.Info("imported token", append(s.recFields(e), zap.String("refresh_token_fp", rec.RefreshToken.Fingerprint()))...)
+	s.obs.StatusChanged(s.statusLocked(e))
+	return nil
+}
+
+func (s *Scheduler) endImport(e *entry) {
+	s.mu.Lock()
+	e.inflight = false
+	s.mu.Unlock()
+}
+
+// Update applies a reloaded config: new credentials start, removed ones stop
+// (their state stays in the store), changed ones get the new source, sinks
+// and windows and are re-planned. Safe to call while Run is running.
+func (s *Scheduler) Update(ctx context.Context, creds []Credential) error {
+	for _, c := range creds {
+		if c.Name == "" || c.Source == nil {
+			return fmt.Errorf("scheduler: credential %q needs a name and a token source", c.Name)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := map[string]bool{}
+	now := s.now()
+	for _, c := range creds {
+		keep[c.Name] = true
+		e, ok := s.entries[c.Name]
+		if ok && e.removed {
+			s.dropLocked(c.Name)
+			ok = false
+		}
+		if !ok {
+			if err := s.addEntry(c); err != nil {
+				return err
+			}
+			if s.started {
+				if err := s.prepareLocked(ctx, s.entries[c.Name], now); err != nil {
+					return err
+				}
+			}
+			s.entries[c.Name].log.Info("credential added by reload")
+			continue
+		}
+		s.changeLocked(e, c, now)
+	}
+	for _, name := range append([]string(nil), s.order...) {
+		if e := s.entries[name]; !keep[name] && !e.removed {
+			e.removed = true
+			e.log.Info("credential removed by reload; its state is kept in the store")
+		}
+	}
+	return nil
+}
+
+// changeLocked swaps in a credential's new configuration.
+func (s *Scheduler) changeLocked(e *entry, c Credential, now time.Time) {
+	old := e.sinks
+	e.cred = c
+	e.sinks = make([]sinkState, len(c.Sinks))
+	for i, sk := range c.Sinks {
+		e.sinks[i].sink = sk
+		for _, o := range old { // keep delivery state of unchanged sinks
+			if o.sink.String() == sk.String() {
+				e.sinks[i].written, e.sinks[i].ok, e.sinks[i].lastAt, e.sinks[i].lastErr = o.written, o.ok, o.lastAt, o.lastErr
+			}
+		}
+	}
+	if e.inflight || e.pending != nil {
+		return // the running job plans with the new config when it finishes
+	}
+	if e.status == state.StatusOK {
+		s.planLocked(e, now)
+	}
+	if len(e.behindLocked()) > 0 && !e.rec.AccessToken.IsZero() {
+		s.scheduleLocked(e, jobSinks, now)
+	}
+}
+
+// dropLocked forgets a removed entry so it can be added again.
+func (s *Scheduler) dropLocked(name string) {
+	delete(s.entries, name)
+	for i, n := range s.order {
+		if n == name {
+			s.order = append(s.order[:i], s.order[i+1:]...)
+			break
+		}
+	}
+}
