@@ -1,0 +1,91 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/sinks/envfile"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestDemoRotatesAtomicallyAndResumes runs the demo with 3-second tokens,
+// reads its sinks continuously (every read must be a complete file), then
+// runs it again on the same directory: it resumes without reusing a token.
+func TestDemoRotatesAtomicallyAndResumes(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{Dir: dir, AccessTTL: 3 * time.Second, StatusEvery: 500 * time.Millisecond}
+	out := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts, zap.NewNop(), out) }()
+
+	seen := map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(seen) < 4 && time.Now().Before(deadline) {
+		if b, err := os.ReadFile(filepath.Join(dir, "demo-app.json")); err == nil {
+			var js struct {
+				AccessToken string `json:"access_token"`
+			}
+			if err := json.Unmarshal(b, &js); err != nil || js.AccessToken == "" {
+				t.Fatalf("torn or empty JSON sink: %q", b)
+			}
+			seen[js.AccessToken] = true
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "tokens.env")); err == nil {
+			vars, err := envfile.Parse(b)
+			if err != nil || (len(vars) > 0 && vars["DEMO_APP_TOKEN"] == "" && vars["DEMO_SERVICE_TOKEN"] == "") {
+				t.Fatalf("torn env-file: %q (%v)", b, err)
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) < 4 { // the first token plus three rotations
+		t.Fatalf("saw %d distinct access tokens; want at least 4", len(seen))
+	}
+	if !strings.Contains(out.String(), "0 reused tokens") || !regexp.MustCompile(`demo-app\s+ok\s+[3-9]`).MatchString(out.String()) {
+		t.Fatalf("status output:\n%s", out.String())
+	}
+
+	// Second run: resumes from the stored refresh token.
+	out2 := &lockedBuffer{}
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { done <- Run(ctx, opts, zap.NewNop(), out2) }()
+	time.Sleep(4 * time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out2.String(), "needs_reauth") || !strings.Contains(out2.String(), " 0 reused tokens") {
+		t.Fatalf("second run did not resume cleanly:\n%s", out2.String())
+	}
+}
