@@ -146,6 +146,12 @@ func (s *Scheduler) finish(j job, res result) {
 		s.obs.RefreshFinished(j.cred.Name, res.duration, res.err)
 	}
 	switch {
+	case res.claimed:
+		// Another replica is refreshing: look again shortly and adopt its result.
+		d := s.opts.MinInterval + time.Duration(s.opts.Rand()*float64(s.opts.MinInterval))
+		e.status = e.rec.Status
+		e.log.Debug("another replica holds the claim; re-checking", zap.Duration("recheck_in", d))
+		s.scheduleLocked(e, jobRefresh, now.Add(d))
 	case res.adopted:
 		e.rec, e.status, e.attempt, e.unknown = res.rec, state.StatusOK, 0, false
 		e.log.Info("adopted a newer token refreshed elsewhere", s.recFields(e)...)

@@ -31,6 +31,7 @@ type result struct {
 	pending  *state.Record // provider answered, save failed: keep in memory and retry
 	err      error         // refresh/save error, nil on success
 	adopted  bool          // the store held a newer generation; no provider call made
+	claimed  bool          // another replica holds the claim; re-check later
 	spent    bool          // the token endpoint was called
 	sinkErrs map[int]error // per sink index; absent = written
 	duration time.Duration
@@ -88,6 +89,16 @@ func (s *Scheduler) startLocked(ctx context.Context, it item) {
 func (s *Scheduler) refresh(ctx context.Context, j job) result {
 	name := j.cred.Name
 	rec := j.rec
+	if cl, ok := s.store.(Claimer); ok {
+		release, err := cl.Claim(ctx, name, s.opts.ClaimTTL)
+		if errors.Is(err, state.ErrClaimed) {
+			return result{rec: rec, claimed: true}
+		}
+		if err != nil {
+			return result{rec: rec, err: &storageError{fmt.Errorf("claiming %q before refreshing: %w", name, err)}}
+		}
+		defer release()
+	}
 	// Re-check: another writer (replica, import) may have refreshed meanwhile.
 	cur, err := s.store.Load(ctx, name)
 	switch {

@@ -37,6 +37,16 @@ type Store interface {
 	Save(ctx context.Context, rec state.Record) error
 }
 
+// Claimer is an optional power of a Store shared by several replicas, found
+// by type assertion. Claim takes the named credential's claim for ttl; only
+// the holder may spend its refresh token. It returns an error wrapping
+// state.ErrClaimed when another live replica holds it (an expired claim may be
+// taken over). release gives the claim up early and must be safe to call once
+// the claim has expired. Both honour ctx.
+type Claimer interface {
+	Claim(ctx context.Context, name string, ttl time.Duration) (release func(), err error)
+}
+
 // TokenSource obtains a new token from the provider: with the current refresh
 // token for the refresh_token grant, ignoring it for client_credentials. It is
 // called by one goroutine per credential at a time. Errors are classified with
@@ -81,6 +91,7 @@ type Options struct {
 	MaxWait       time.Duration    // default 30s: longest sleep before re-reading the wall clock (suspend/resume)
 	Backoff       Backoff          // default DefaultBackoff
 	MinInterval   time.Duration    // default 2s: shortest gap between successful refreshes of one credential
+	ClaimTTL      time.Duration    // default 2m: claim lifetime with a Claimer store (must outlast one refresh)
 	Now           func() time.Time // wall clock; default time.Now
 	Rand          func() float64   // jitter in [0,1); default math/rand/v2
 	// OnLoop, if set, is called on every iteration of the scheduler loop (at
@@ -133,6 +144,9 @@ func New(opts Options, creds []Credential) (*Scheduler, error) {
 	}
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = 30 * time.Second
+	}
+	if opts.ClaimTTL <= 0 {
+		opts.ClaimTTL = 2 * time.Minute
 	}
 	if opts.MinInterval <= 0 {
 		opts.MinInterval = 2 * time.Second

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -479,6 +480,56 @@ func TestUpdateAddsChangesAndRemoves(t *testing.T) {
 		}
 		if h.store.get("cred").Generation == 0 || len(h.s.Snapshot()) != 1 {
 			t.Fatal("removed credential's state lost or still listed")
+		}
+	})
+}
+
+// claimStore is a memStore with a claim another replica can hold.
+type claimStore struct {
+	*memStore
+	held   bool
+	claims int
+}
+
+func (c *claimStore) Claim(ctx context.Context, name string, ttl time.Duration) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held {
+		return nil, fmt.Errorf("claim on %q: %w", name, state.ErrClaimed)
+	}
+	c.claims++
+	return func() {}, nil
+}
+
+func TestClaimHeldElsewhereAdoptsOtherReplicasResult(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cs := &claimStore{memStore: newMemStore(), held: true}
+		h := newHarness(t, time.Hour, func(c *Credential, o *Options) { o.Store = cs })
+		h.store = cs.memStore
+		h.sink.store = cs.memStore
+		now := time.Now()
+		cs.recs["cred"] = state.Record{Credential: "cred", RefreshToken: secret.New("rt-0-secretvalue"), Generation: 4, Status: state.StatusOK,
+			AccessToken: secret.New("at-old"), IssuedAt: now.Add(-time.Hour), ExpiresAt: now.Add(time.Minute)}
+		h.start()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if _, _, calls := h.src.stats(); len(calls) != 0 {
+			t.Fatal("refreshed although another replica holds the claim")
+		}
+		// The other replica finishes its refresh and releases the claim.
+		cs.mu.Lock()
+		cs.recs["cred"] = state.Record{Credential: "cred", RefreshToken: secret.New("rt-other"), Generation: 5, Status: state.StatusOK,
+			AccessToken: secret.New("at-other"), IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+		cs.held = false
+		cs.mu.Unlock()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		h.stop()
+		if _, _, calls := h.src.stats(); len(calls) != 0 {
+			t.Fatal("refreshed a credential another replica had just refreshed")
+		}
+		if st := h.status(); st.Generation != 5 || st.Status != state.StatusOK || h.sink.last().AccessToken.Reveal() != "at-other" {
+			t.Fatalf("did not adopt the other replica's token: %+v", st)
 		}
 	})
 }

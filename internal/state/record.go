@@ -13,6 +13,14 @@ import (
 // ErrNotFound is returned by Load when no record exists for a credential.
 var ErrNotFound = errors.New("no stored record")
 
+// ErrClaimed is returned by a shared store's Claim when another live replica
+// holds the credential's claim: it is refreshing, so this one must not.
+var ErrClaimed = errors.New("claimed by another replica")
+
+// ErrConflict is returned by a shared store's Save when the record changed
+// since this replica read it (check-and-set failed).
+var ErrConflict = errors.New("record changed concurrently (check-and-set failed)")
+
 // Status is a credential's lifecycle state as shown to operators.
 type Status string
 
