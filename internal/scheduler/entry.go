@@ -26,6 +26,7 @@ type entry struct {
 	unknown  bool // outcome of the last spend is unknown
 	removed  bool
 	seq      [3]uint64 // current sequence per jobKind (stale timer items are skipped)
+	deferred [3]bool   // a job of that kind came due while another was in flight
 	sinks    []sinkState
 	sinkTry  int // consecutive failed sink rounds
 }
@@ -174,7 +175,22 @@ func (s *Scheduler) finish(j job, res result) {
 		e.log.Info("refreshed", append(s.recFields(e), zap.Duration("took", res.duration))...)
 	}
 	s.sinkResultsLocked(e, j, res, now)
+	s.runDeferredLocked(e, j, now)
 	s.obs.StatusChanged(s.statusLocked(e))
+}
+
+// runDeferredLocked re-queues jobs that came due while e was busy. A refresh
+// that became due during a sink write must not be lost; one that the finished
+// job already covered (it was a refresh itself, and re-planned) is dropped.
+func (s *Scheduler) runDeferredLocked(e *entry, j job, now time.Time) {
+	d := e.deferred
+	e.deferred = [3]bool{}
+	if e.forced || (d[jobRefresh] && j.kind == jobSinks && e.status != state.StatusNeedsReauth) {
+		s.scheduleLocked(e, jobRefresh, now)
+	}
+	if d[jobSinks] && len(e.behindLocked()) > 0 && !e.rec.AccessToken.IsZero() {
+		s.scheduleLocked(e, jobSinks, now)
+	}
 }
 
 // failedLocked handles a failed refresh.

@@ -46,8 +46,12 @@ func (e *storageError) Unwrap() error { return e.err }
 // startLocked launches the worker for a due item.
 func (s *Scheduler) startLocked(ctx context.Context, it item) {
 	e := s.entries[it.name]
-	if e == nil || e.removed || e.inflight {
-		return // the in-flight job re-plans everything when it finishes
+	if e == nil || e.removed {
+		return
+	}
+	if e.inflight {
+		e.deferred[it.kind] = true // run it when the job in flight finishes
+		return
 	}
 	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown}
 	switch it.kind {
@@ -169,9 +173,23 @@ func (s *Scheduler) retrySave(ctx context.Context, j job) result {
 	return result{rec: *j.pending, sinkErrs: s.writeSinks(ctx, j.cred, *j.pending, allSinks(len(j.cred.Sinks)))}
 }
 
+// save stores rec durably. A shared store's check-and-set conflict (another
+// writer touched the record since this replica read it) is resolved once: the
+// record is re-read, and rec is written over it only if rec is not older.
 func (s *Scheduler) save(ctx context.Context, rec state.Record) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SaveTimeout)
 	defer cancel()
+	err := s.store.Save(ctx, rec)
+	if !errors.Is(err, state.ErrConflict) {
+		return err
+	}
+	cur, lerr := s.store.Load(ctx, rec.Credential)
+	if lerr != nil {
+		return errors.Join(err, lerr)
+	}
+	if cur.Generation > rec.Generation {
+		return fmt.Errorf("a newer generation (%d) was stored by another writer: %w", cur.Generation, err)
+	}
 	return s.store.Save(ctx, rec)
 }
 

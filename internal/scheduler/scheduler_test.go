@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/state"
 )
 
@@ -530,6 +531,79 @@ func TestClaimHeldElsewhereAdoptsOtherReplicasResult(t *testing.T) {
 		}
 		if st := h.status(); st.Generation != 5 || st.Status != state.StatusOK || h.sink.last().AccessToken.Reveal() != "at-other" {
 			t.Fatalf("did not adopt the other replica's token: %+v", st)
+		}
+	})
+}
+
+// slowSink blocks writes until released, to hold a sink-only job in flight.
+type slowSink struct {
+	*recSink
+	gate chan struct{}
+}
+
+func (s *slowSink) Write(ctx context.Context, tok sinks.Token) error {
+	<-s.gate
+	return s.recSink.Write(ctx, tok)
+}
+
+func TestRefreshDueDuringSinkJobIsNotLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var slow *slowSink
+		h := newHarness(t, time.Hour, func(c *Credential, o *Options) {
+			slow = &slowSink{recSink: &recSink{name: "slow", t: t}, gate: make(chan struct{})}
+			c.Sinks = []Sink{slow}
+		})
+		slow.store = h.store
+		now := time.Now()
+		h.store.recs["cred"] = state.Record{Credential: "cred", RefreshToken: secret.New("rt-0-secretvalue"), Generation: 1, Status: state.StatusOK,
+			AccessToken: secret.New("at-stored"), IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+		h.start()
+		time.Sleep(time.Second) // the start-up sink job is now blocked in Write
+		synctest.Wait()
+		if err := h.s.RefreshNow("cred"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		close(slow.gate)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		h.stop()
+		if n, _, _ := h.src.stats(); n != 1 {
+			t.Fatalf("forced refresh requested during a sink write ran %d times; want 1", n)
+		}
+	})
+}
+
+// conflictStore fails the first Save of each generation with ErrConflict, as
+// a shared store does when another writer touched the record.
+type conflictStore struct {
+	*memStore
+	seen map[uint64]bool
+}
+
+func (c *conflictStore) Save(ctx context.Context, rec state.Record) error {
+	c.mu.Lock()
+	first := rec.Intent == nil && !c.seen[rec.Generation]
+	c.seen[rec.Generation] = true
+	c.mu.Unlock()
+	if first {
+		return fmt.Errorf("cas: %w", state.ErrConflict)
+	}
+	return c.memStore.Save(ctx, rec)
+}
+
+func TestSaveConflictResolvedByReread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cs := &conflictStore{memStore: newMemStore(), seen: map[uint64]bool{}}
+		h := newHarness(t, time.Hour, func(c *Credential, o *Options) { o.Store = cs })
+		h.store, h.sink.store = cs.memStore, cs.memStore
+		h.start()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		h.stop()
+		if rec := cs.get("cred"); rec.Generation != 1 || h.sink.count() != 1 {
+			t.Fatalf("conflict not resolved: generation %d, sink writes %d", rec.Generation, h.sink.count())
 		}
 	})
 }
