@@ -74,11 +74,12 @@ func errClient(basic bool, desc string) *oauthError {
 	return &oauthError{status: http.StatusUnauthorized, code: "invalid_client", desc: desc, basic: basic}
 }
 
-// routes is the one place where endpoints are wired; /authorize or
-// /introspect would be added here.
+// routes is the one place where endpoints are wired.
 func (p *Provider) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/token", p.serveToken)
+	mux.HandleFunc(p.paths.Token, p.serveToken)
+	mux.HandleFunc(p.paths.Authorize, p.serveAuthorize)
+	mux.HandleFunc(p.paths.Introspect, p.serveIntrospect)
 	return mux
 }
 
@@ -146,6 +147,9 @@ func (p *Provider) pause(ctx context.Context, d time.Duration) {
 // memory, like a provider whose response was lost.
 func (p *Provider) handleToken(r *http.Request, body []byte, readErr error) (*tokenResponse, *oauthError) {
 	params, oerr := parseRequest(r, body, readErr)
+	if oerr == nil {
+		oerr = p.checkEncoding(r)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var resp *tokenResponse

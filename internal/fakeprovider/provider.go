@@ -9,13 +9,17 @@
 // including the nastiest one: a refresh that happens on the provider whose
 // response never reaches the client (Failure.AfterRotate).
 //
-// Routing lives in one place (routes in handler.go); only POST /token is
-// served today. Tokens are kept in plain text, in memory and in the optional
+// Routing lives in one place (routes in handler.go): POST /token, GET
+// /authorize (redirects with a code and the state, PKCE S256 supported) and
+// POST /introspect (RFC 7662); the paths and the wire format can be set per
+// provider (presets.go has Basic.tech's and Apicbase's; basiq.go is a
+// separate fake of Basiq's API-key token endpoint). Tokens are kept in plain text, in memory and in the optional
 // StateFile (mode 0600): this is a test fixture bound to 127.0.0.1, not an
 // authorization server for real use.
 package fakeprovider
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,8 +33,8 @@ import (
 // DefaultAccessTTL is the access-token lifetime when Options.AccessTTL is zero.
 const DefaultAccessTTL = 30 * time.Second
 
-// codeTTL is how long an authorization code stays redeemable; RFC 6749 §4.1.2
-// recommends at most ten minutes.
+// codeTTL is how long an authorization code stays redeemable when
+// Options.CodeTTL is zero; RFC 6749 §4.1.2 recommends at most ten minutes.
 const codeTTL = 10 * time.Minute
 
 // Options configures a Provider. The zero value is a usable in-memory provider.
@@ -54,6 +58,25 @@ type Options struct {
 	// OmitExpiresIn leaves expires_in out of token responses, to exercise a
 	// client's JWT exp parsing or its default lifetime.
 	OmitExpiresIn bool
+	// CodeTTL is how long an authorization code can be redeemed (by Now);
+	// 0 means ten minutes. Apicbase's is one minute.
+	CodeTTL time.Duration
+	// RequireBody, if "form" or "json", refuses token requests in the other
+	// encoding with invalid_request (Basic.tech takes JSON, Apicbase form).
+	RequireBody string
+	// RequirePKCE makes /authorize refuse requests without an S256
+	// code_challenge. A code issued with a challenge always needs the
+	// matching code_verifier (RFC 7636 §4.6), and a verifier sent for a code
+	// issued without one is refused.
+	RequirePKCE bool
+	// Paths are where the endpoints are served; empty fields keep /token,
+	// /authorize and /introspect.
+	Paths Paths
+}
+
+// Paths are the request paths of the provider's endpoints.
+type Paths struct {
+	Token, Authorize, Introspect string
 }
 
 // Stats counts what the provider has seen. It is persisted with the state.
@@ -66,6 +89,8 @@ type Stats struct {
 	Rejected          int // requests answered with an OAuth error by normal processing
 	FamiliesRevoked   int // token families revoked because of a reuse
 	Injected          int // failures taken from the FailNext queue
+	Authorizations    int // codes issued by /authorize
+	Introspections    int // requests to /introspect that authenticated
 }
 
 // Provider is a strict in-process OAuth 2.0 token endpoint. All methods are
@@ -74,6 +99,10 @@ type Provider struct {
 	now     func() time.Time
 	jwt     bool
 	omitExp bool
+	codeTTL time.Duration
+	body    string
+	pkce    bool
+	paths   Paths
 	path    string
 	mux     *http.ServeMux
 	closing chan struct{} // closed by Close; interrupts injected delays
@@ -98,6 +127,10 @@ func New(opts Options) (*Provider, error) {
 		now:     opts.Now,
 		jwt:     opts.JWTAccess,
 		omitExp: opts.OmitExpiresIn,
+		codeTTL: opts.CodeTTL,
+		body:    opts.RequireBody,
+		pkce:    opts.RequirePKCE,
+		paths:   opts.Paths,
 		path:    opts.StateFile,
 		closing: make(chan struct{}),
 		ttl:     opts.AccessTTL,
@@ -108,6 +141,12 @@ func New(opts Options) (*Provider, error) {
 	if p.ttl <= 0 {
 		p.ttl = DefaultAccessTTL
 	}
+	if p.codeTTL <= 0 {
+		p.codeTTL = codeTTL
+	}
+	p.paths.Token = cmp.Or(p.paths.Token, "/token")
+	p.paths.Authorize = cmp.Or(p.paths.Authorize, "/authorize")
+	p.paths.Introspect = cmp.Or(p.paths.Introspect, "/introspect")
 	st, err := loadState(p.path)
 	if err != nil {
 		return nil, err
@@ -122,7 +161,7 @@ func New(opts Options) (*Provider, error) {
 	return p, nil
 }
 
-// Handler returns the provider's HTTP handler (POST /token). Use it with
+// Handler returns the provider's HTTP handler (its Paths). Use it with
 // httptest.NewServer, or call Start. An injected disconnect aborts the
 // handler with http.ErrAbortHandler, which net/http turns into a dropped
 // connection.
@@ -222,21 +261,24 @@ func (p *Provider) IssueRefreshToken(clientID, scope string) string {
 
 // IssueAuthorizationCode registers a single-use authorization code, as an
 // authorization endpoint would after the user consents, and returns it. The
-// code is redeemable for ten minutes by clientID with the authorization_code
-// grant; redirectURI, if not empty, must be repeated in the exchange
-// (RFC 6749 §4.1.3). PKCE is not implemented; see authCode.
+// code is redeemable for Options.CodeTTL by clientID with the
+// authorization_code grant; redirectURI, if not empty, must be repeated in
+// the exchange (RFC 6749 §4.1.3). It carries no PKCE challenge; codes from
+// /authorize may.
 func (p *Provider) IssueAuthorizationCode(clientID, redirectURI, scope string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	code := randomToken("ac_")
-	p.st.Codes[code] = &authCode{
-		ClientID:    clientID,
-		RedirectURI: redirectURI,
-		Scope:       normalizeScope(scope),
-		ExpiresAt:   p.now().Add(codeTTL),
-	}
-	p.dirty = true
+	code := p.issueCodeLocked(&authCode{ClientID: clientID, RedirectURI: redirectURI, Scope: normalizeScope(scope)})
 	_ = p.persistLocked()
+	return code
+}
+
+// issueCodeLocked stores ac under a fresh code, expiring CodeTTL from now.
+func (p *Provider) issueCodeLocked(ac *authCode) string {
+	code := randomToken("ac_")
+	ac.ExpiresAt = p.now().Add(p.codeTTL)
+	p.st.Codes[code] = ac
+	p.dirty = true
 	return code
 }
 

@@ -59,14 +59,14 @@ type accessToken struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// authCode is the extension point for the authorization_code grant: codes
-// are minted by IssueAuthorizationCode today, and would be by an /authorize
-// handler. PKCE (RFC 7636) would add code_challenge and
-// code_challenge_method here and a verifier check in exchangeCodeLocked.
+// authCode is an authorization code minted by /authorize or
+// IssueAuthorizationCode. Challenge is the PKCE S256 code_challenge
+// (RFC 7636 §4.2), empty when the request had none.
 type authCode struct {
 	ClientID    string    `json:"client_id"`
 	RedirectURI string    `json:"redirect_uri,omitempty"`
 	Scope       string    `json:"scope,omitempty"`
+	Challenge   string    `json:"code_challenge,omitempty"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	Used        bool      `json:"used,omitempty"`
 	Family      string    `json:"family,omitempty"` // the family the exchange started
@@ -155,8 +155,9 @@ func (p *Provider) clientCredentialsLocked(clientID string, params map[string]st
 	return resp, nil
 }
 
-// exchangeCodeLocked serves grant_type=authorization_code (RFC 6749 §4.1.3)
-// for codes from IssueAuthorizationCode; it starts a new token family.
+// exchangeCodeLocked serves grant_type=authorization_code (RFC 6749 §4.1.3,
+// with RFC 7636 §4.6 PKCE verification); it starts a new token family. A
+// refused code stays unused unless it was already used or expired.
 func (p *Provider) exchangeCodeLocked(clientID string, params map[string]string) (*tokenResponse, *oauthError) {
 	code := params["code"]
 	if code == "" {
@@ -180,6 +181,9 @@ func (p *Provider) exchangeCodeLocked(clientID string, params map[string]string)
 	}
 	if ac.RedirectURI != "" && params["redirect_uri"] != ac.RedirectURI {
 		return nil, errGrant("redirect_uri does not match the authorization request")
+	}
+	if oerr := checkVerifier(ac.Challenge, params["code_verifier"]); oerr != nil {
+		return nil, oerr
 	}
 	ac.Used = true
 	ac.Family = p.newFamilyLocked(clientID, ac.Scope)

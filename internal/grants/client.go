@@ -39,7 +39,7 @@ type Token struct {
 	// ExpiresAt is zero only if nothing gave an expiry and DefaultLifetime is 0.
 	ExpiresAt time.Time
 	// ExpirySource says where ExpiresAt came from: "expires_in", "jwt",
-	// "default" or "" (no expiry).
+	// "default", "introspection" (set by FillExpiry) or "" (no expiry).
 	ExpirySource string
 }
 
@@ -67,9 +67,13 @@ func (c *Client) Refresh(ctx context.Context, refreshToken secret.Secret) (Token
 }
 
 // ClientCredentials requests a token with the client's own credentials
-// (RFC 6749 §4.4).
+// (RFC 6749 §4.4). With Config.OmitGrantType the body carries no grant_type.
 func (c *Client) ClientCredentials(ctx context.Context) (Token, error) {
-	return c.do(ctx, url.Values{"grant_type": {string(GrantClientCredentials)}})
+	v := url.Values{"grant_type": {string(GrantClientCredentials)}}
+	if c.cfg.OmitGrantType {
+		v = url.Values{}
+	}
+	return c.do(ctx, v)
 }
 
 // ExchangeCode redeems an authorization code (RFC 6749 §4.1.3). redirectURI
@@ -98,39 +102,56 @@ func (c *Client) do(ctx context.Context, v url.Values, sensitive ...string) (Tok
 		return Token{}, err
 	}
 	sent := c.now()
+	resp, body, e := c.send(req, c.url)
+	if e == nil {
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+			tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive)
+			if pe == nil {
+				return tok, nil
+			}
+			e = pe
+		} else {
+			e = parseFailure(body, resp.Header.Get("Content-Type"), resp.StatusCode, sensitive)
+		}
+	}
+	c.retryAfter(e, resp)
+	return Token{}, c.fail(e)
+}
+
+// send performs req and reads at most 1 MiB of the answer. On a network or
+// read failure it returns a transient *Error (and resp when one arrived).
+func (c *Client) send(req *http.Request, u *url.URL) (*http.Response, []byte, *Error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// *url.Error carries the method and URL, never the body; drop the
 		// URL's query too, in case a provider wants a key there.
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			ue.URL = safeURL(c.url)
+			ue.URL = safeURL(u)
 		}
-		return Token{}, c.fail(&Error{Code: CodeNetwork, Class: ClassTransient, Err: err})
+		return nil, nil, &Error{Code: CodeNetwork, Class: ClassTransient, Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
-	var e *Error
 	switch {
 	case err != nil:
-		e = &Error{Status: resp.StatusCode, Code: CodeNetwork, Class: ClassTransient, Err: err}
+		return resp, nil, &Error{Status: resp.StatusCode, Code: CodeNetwork, Class: ClassTransient, Err: err}
 	case len(body) > maxBodySize:
-		e = &Error{Status: resp.StatusCode, Code: CodeResponseTooLarge, Class: ClassTransient,
-			Description: "token response larger than 1 MiB"}
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive)
-		if pe == nil {
-			return tok, nil
-		}
-		e = pe
-	default:
-		e = parseFailure(body, resp.Header.Get("Content-Type"), resp.StatusCode, sensitive)
+		return resp, nil, &Error{Status: resp.StatusCode, Code: CodeResponseTooLarge, Class: ClassTransient,
+			Description: "response larger than 1 MiB"}
 	}
-	// RFC 9110 §10.2.3: honoured on any failed answer, 429 and 503 above all.
+	return resp, body, nil
+}
+
+// retryAfter copies the answer's Retry-After into e. RFC 9110 §10.2.3:
+// honoured on any failed answer, 429 and 503 above all.
+func (c *Client) retryAfter(e *Error, resp *http.Response) {
+	if resp == nil {
+		return
+	}
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 		e.RetryAfter = d
 	}
-	return Token{}, c.fail(e)
 }
 
 func (c *Client) fail(e *Error) *Error {
@@ -138,25 +159,40 @@ func (c *Client) fail(e *Error) *Error {
 	return e
 }
 
-// newRequest builds the POST with client authentication applied.
+// newRequest builds the token-endpoint POST with client authentication applied.
 func (c *Client) newRequest(ctx context.Context, v url.Values) (*http.Request, error) {
 	cfg := &c.cfg
 	if len(cfg.Scopes) > 0 {
 		v.Set("scope", strings.Join(cfg.Scopes, " "))
 	}
-	var auth string
+	auth, err := c.clientAuth(v)
+	if err != nil {
+		return nil, err
+	}
+	for k, p := range cfg.Params {
+		if _, taken := v[k]; !taken { // New already rejects conflicts; never override grant fields
+			v.Set(k, p)
+		}
+	}
+	return c.post(ctx, c.url, v, cfg.Body, auth)
+}
+
+// clientAuth applies the configured client authentication: it returns the
+// Authorization header value, or adds client_id/client_secret to v.
+func (c *Client) clientAuth(v url.Values) (string, error) {
+	cfg := &c.cfg
 	switch cfg.AuthStyle {
 	case AuthBasic:
 		// RFC 6749 §2.3.1: form-urlencode id and secret before base64.
 		pair := url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret.Reveal())
-		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(pair))
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(pair)), nil
 	case AuthBasicRaw:
 		raw := cfg.ClientSecret.Reveal()
 		if raw == "" || !validHeaderValue(raw) {
-			return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent,
+			return "", c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent,
 				Description: "auth style basic_raw needs a client secret without control characters"})
 		}
-		auth = "Basic " + raw
+		return "Basic " + raw, nil
 	case AuthPost, AuthNone:
 		if cfg.ClientID != "" {
 			v.Set("client_id", cfg.ClientID)
@@ -165,13 +201,14 @@ func (c *Client) newRequest(ctx context.Context, v url.Values) (*http.Request, e
 			v.Set("client_secret", cfg.ClientSecret.Reveal())
 		}
 	}
-	for k, p := range cfg.Params {
-		if _, taken := v[k]; !taken { // New already rejects conflicts; never override grant fields
-			v.Set(k, p)
-		}
-	}
-	body, ctype := []byte(v.Encode()), "application/x-www-form-urlencoded"
-	if cfg.Body == BodyJSON {
+	return "", nil
+}
+
+// post builds a POST of v to u, encoded as body, with the configured extra
+// headers and auth as the Authorization header when not empty.
+func (c *Client) post(ctx context.Context, u *url.URL, v url.Values, body BodyFormat, auth string) (*http.Request, error) {
+	data, ctype := []byte(v.Encode()), "application/x-www-form-urlencoded"
+	if body == BodyJSON {
 		obj := make(map[string]string, len(v))
 		for k := range v {
 			obj[k] = v.Get(k)
@@ -180,14 +217,14 @@ func (c *Client) newRequest(ctx context.Context, v url.Values) (*http.Request, e
 		if err != nil { // a map of strings always marshals
 			return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent, Description: "encoding JSON body"})
 		}
-		body, ctype = b, "application/json"
+		data, ctype = b, "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url.String(), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(data))
 	if err != nil {
-		return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent, Description: "building token request", Err: err})
+		return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent, Description: "building request", Err: err})
 	}
 	req.Header.Set("Accept", "application/json")
-	for k, h := range cfg.Headers {
+	for k, h := range c.cfg.Headers {
 		req.Header.Set(k, h)
 	}
 	req.Header.Set("Content-Type", ctype)

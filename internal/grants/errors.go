@@ -44,6 +44,9 @@ const (
 // every value tokend sent redacted, cut to 200 characters.
 type Error struct {
 	Credential string
+	// Endpoint is "introspection" for Introspect failures; "" means the
+	// token endpoint.
+	Endpoint string
 	// Status is the HTTP status; 0 when no response arrived.
 	Status int
 	// Code is the OAuth error code (lower case, "-" normalised to "_", so
@@ -66,7 +69,11 @@ func (e *Error) Error() string {
 	if e.Credential != "" {
 		fmt.Fprintf(&b, "credential %q: ", e.Credential)
 	}
-	b.WriteString("token endpoint: ")
+	if e.Endpoint != "" {
+		b.WriteString(e.Endpoint + " endpoint: ")
+	} else {
+		b.WriteString("token endpoint: ")
+	}
 	if e.Code != "" {
 		b.WriteString(e.Code)
 	} else {

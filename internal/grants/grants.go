@@ -87,8 +87,15 @@ type Config struct {
 	// DefaultLifetime is used when the response has no usable expires_in and
 	// the access token is not a JWT with a future exp.
 	DefaultLifetime time.Duration
-	// AllowInsecureHTTP allows an http:// TokenURL to a non-loopback host.
+	// AllowInsecureHTTP allows an http:// TokenURL (or IntrospectionURL) to
+	// a non-loopback host.
 	AllowInsecureHTTP bool
+	// OmitGrantType leaves grant_type out of client_credentials requests, for
+	// providers that document a body without it (Basiq: `scope=...` only).
+	OmitGrantType bool
+	// IntrospectionURL is the RFC 7662 endpoint used by Introspect and
+	// FillExpiry; "" disables introspection. Same URL rules as TokenURL.
+	IntrospectionURL string
 	// HTTPClient nil means the package's own client: 30 s timeout, TLS
 	// verification on, redirects not followed (a redirected POST is a
 	// misconfigured URL, and following it could send credentials elsewhere).
@@ -99,10 +106,11 @@ type Config struct {
 
 // Client performs token requests for one credential. Create it with New.
 type Client struct {
-	cfg  Config
-	url  *url.URL
-	http *http.Client
-	now  func() time.Time
+	cfg        Config
+	url        *url.URL
+	introspect *url.URL // nil when no IntrospectionURL is configured
+	http       *http.Client
+	now        func() time.Time
 }
 
 // New validates cfg and returns a Client. It checks TokenURL (absolute;
@@ -119,12 +127,18 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Body == "" {
 		cfg.Body = BodyForm
 	}
-	u, errs := validateURL(cfg.TokenURL, cfg.AllowInsecureHTTP)
+	u, errs := validateURL("token_url", cfg.TokenURL, cfg.AllowInsecureHTTP)
+	var iu *url.URL
+	if cfg.IntrospectionURL != "" {
+		var ierrs []error
+		iu, ierrs = validateURL("introspection_url", cfg.IntrospectionURL, cfg.AllowInsecureHTTP)
+		errs = append(errs, ierrs...)
+	}
 	errs = append(errs, validateConfig(&cfg)...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("credential %q: invalid token endpoint config: %w", cfg.Name, errors.Join(errs...))
 	}
-	c := &Client{cfg: cfg, url: u, http: cfg.HTTPClient, now: cfg.Now}
+	c := &Client{cfg: cfg, url: u, introspect: iu, http: cfg.HTTPClient, now: cfg.Now}
 	if c.http == nil {
 		c.http = &http.Client{
 			Timeout:       defaultTimeout,
@@ -149,28 +163,28 @@ func cloneConfig(cfg Config) Config {
 	return cfg
 }
 
-// validateURL applies the TokenURL rules. The URL is never echoed in full:
-// it might carry credentials in its query.
-func validateURL(raw string, allowInsecure bool) (*url.URL, []error) {
+// validateURL applies the TokenURL rules to the URL configured under key.
+// The URL is never echoed in full: it might carry credentials in its query.
+func validateURL(key, raw string, allowInsecure bool) (*url.URL, []error) {
 	if raw == "" {
-		return nil, []error{errors.New("token_url is required")}
+		return nil, []error{fmt.Errorf("%s is required", key)}
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, []error{errors.New("token_url is not a valid URL")}
+		return nil, []error{fmt.Errorf("%s is not a valid URL", key)}
 	}
 	switch {
 	case !u.IsAbs() || u.Host == "" || u.Hostname() == "":
-		return nil, []error{errors.New("token_url must be an absolute URL with a host")}
+		return nil, []error{fmt.Errorf("%s must be an absolute URL with a host", key)}
 	case u.User != nil:
-		return nil, []error{errors.New("token_url must not contain user info; use client_id and client_secret")}
+		return nil, []error{fmt.Errorf("%s must not contain user info; use client_id and client_secret", key)}
 	case u.Scheme == "https":
 	case u.Scheme == "http":
 		if !allowInsecure && !isLoopback(u.Hostname()) {
-			return nil, []error{fmt.Errorf("token_url uses http:// to non-loopback host %q; use https or set allow_insecure_http", u.Hostname())}
+			return nil, []error{fmt.Errorf("%s uses http:// to non-loopback host %q; use https or set allow_insecure_http", key, u.Hostname())}
 		}
 	default:
-		return nil, []error{fmt.Errorf("token_url scheme %q is not supported (https, or http to loopback)", u.Scheme)}
+		return nil, []error{fmt.Errorf("%s scheme %q is not supported (https, or http to loopback)", key, u.Scheme)}
 	}
 	return u, nil
 }

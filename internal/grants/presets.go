@@ -1,0 +1,115 @@
+package grants
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Preset is what tokend knows about one provider's OAuth endpoints and wire
+// format, taken from the provider's own documentation. A credential with
+// `provider = "<name>"` starts from its preset; every field can be overridden
+// with the generic config keys (token_url, auth_style, body, headers, ...).
+// Empty fields leave the generic defaults in place.
+type Preset struct {
+	Name  string
+	Grant Grant // "" = the generic default (refresh_token)
+
+	TokenURL         string
+	AuthorizeURL     string
+	IntrospectionURL string
+	// APIURL is the default API host for providers whose token endpoint is
+	// TokenPath under it (Basiq); a credential's api_url replaces it.
+	APIURL    string
+	TokenPath string
+
+	AuthStyle AuthStyle
+	Body      BodyFormat
+	// Headers are sent with every token request (Basiq's basiq-version).
+	Headers map[string]string
+	// Scopes are used when the credential sets none.
+	Scopes []string
+	// PKCE says whether `tokend authorize` sends an S256 code challenge
+	// (RFC 7636) unless the credential says otherwise.
+	PKCE bool
+	// OmitGrantType drops grant_type from client_credentials requests
+	// (Basiq documents a body of only `scope=...`).
+	OmitGrantType bool
+	// Lifetime is the documented access-token lifetime: informational, and
+	// the default_lifetime when the credential sets none.
+	Lifetime time.Duration
+	// Notes is one line on what the preset assumes, for docs and errors.
+	Notes string
+}
+
+// presets is the table, keyed by name. LookupPreset hands out copies.
+var presets = map[string]Preset{
+	"generic": {
+		Name:  "generic",
+		PKCE:  true, // RFC 9700 §2.1.1; servers ignore unknown parameters (RFC 6749 §3.1)
+		Notes: "no assumptions: configure every endpoint and wire detail",
+	},
+	// https://docs.basic.tech (Basic Auth; REST quickstart).
+	"basic": {
+		Name:         "basic",
+		Grant:        GrantRefreshToken,
+		AuthorizeURL: "https://api.basic.tech/auth/authorize",
+		TokenURL:     "https://api.basic.tech/auth/token",
+		AuthStyle:    AuthNone, // the SDKs run in browsers: a public client with PKCE
+		Body:         BodyJSON,
+		Scopes:       []string{"profile"},
+		PKCE:         true,
+		Lifetime:     time.Hour,
+		Notes:        "JSON token requests; 1-hour JWT access tokens; the refresh token may rotate",
+	},
+	// Basiq "Authentication": POST /token with the API key as HTTP Basic.
+	"basiq": {
+		Name:          "basiq",
+		Grant:         GrantClientCredentials,
+		APIURL:        "https://au-api.basiq.io",
+		TokenPath:     "/token",
+		AuthStyle:     AuthBasicRaw,
+		Body:          BodyForm,
+		Headers:       map[string]string{"basiq-version": "2.0"},
+		Scopes:        []string{"SERVER_ACCESS"},
+		OmitGrantType: true,
+		Lifetime:      time.Hour,
+		Notes:         "API key sent as `Authorization: Basic <key>`; no refresh token: tokend re-authenticates before expiry",
+	},
+	// Apicbase "Authentication" and "Authentication - To The Point".
+	"apicbase": {
+		Name:             "apicbase",
+		Grant:            GrantRefreshToken,
+		AuthorizeURL:     "https://app.apicbase.com/oauth/authorize/",
+		TokenURL:         "https://api.apicbase.com/oauth/token/",
+		IntrospectionURL: "https://api.apicbase.com/oauth/introspect/",
+		AuthStyle:        AuthPost,
+		Body:             BodyForm,
+		Lifetime:         7 * 24 * time.Hour,
+		Notes:            "authorization codes expire after one minute; refresh tokens are single-use and never expire",
+	},
+}
+
+// LookupPreset returns a copy of the named preset. ok is false for an
+// unknown name; "" is not a preset name (config maps it to "generic").
+func LookupPreset(name string) (Preset, bool) {
+	p, ok := presets[name]
+	if !ok {
+		return Preset{}, false
+	}
+	p.Headers = maps.Clone(p.Headers)
+	p.Scopes = slices.Clone(p.Scopes)
+	return p, true
+}
+
+// PresetNames lists the preset names, sorted.
+func PresetNames() []string { return slices.Sorted(maps.Keys(presets)) }
+
+// CheckEndpointURL applies the token_url rules (absolute, no user info;
+// https, or http only to a loopback host unless allowInsecure) to another
+// endpoint URL configured under key, such as authorize_url or issuer.
+func CheckEndpointURL(key, raw string, allowInsecure bool) error {
+	_, errs := validateURL(key, raw, allowInsecure)
+	return errors.Join(errs...)
+}
