@@ -25,6 +25,8 @@ type Config struct {
 	State       State        `toml:"state"`
 	Scheduler   Scheduler    `toml:"scheduler"`
 	Credentials []Credential `toml:"credential"`
+	Status      *Status      `toml:"status"` // nil: no [status] table, server off
+	Vault       *Vault       `toml:"vault"`  // nil: no [vault] table (see vault.go)
 
 	// Path is the file the config was loaded from ("" when decoded from bytes).
 	Path string `toml:"-"`
@@ -35,8 +37,10 @@ type Config struct {
 
 // State configures where durable records live.
 type State struct {
-	Backend string `toml:"backend"` // "file" (default)
+	Backend string `toml:"backend"` // "file" (default) | "vault"
 	Dir     string `toml:"dir"`     // default /var/lib/tokend
+	Mount   string `toml:"mount"`   // vault: KV v2 mount, default "secret"
+	Prefix  string `toml:"prefix"`  // vault: key prefix, default "tokend/state"
 }
 
 // Scheduler tunes the refresh engine.
@@ -65,6 +69,18 @@ type Credential struct {
 	Headers           map[string]string `toml:"headers"`
 	AllowInsecureHTTP bool              `toml:"allow_insecure_http"`
 
+	// Provider presets and bootstrap (see providers.go).
+	AuthorizeURL     string `toml:"authorize_url"`
+	IntrospectionURL string `toml:"introspection_url"`
+	RedirectURI      string `toml:"redirect_uri"`
+	PKCE             *bool  `toml:"pkce"`
+	SendGrantType    *bool  `toml:"send_grant_type"`
+	Issuer           string `toml:"issuer"`
+	APIURL           string `toml:"api_url"`
+	APIKey           string `toml:"api_key"`
+	APIKeyFile       string `toml:"api_key_file"`
+	APIKeyEnv        string `toml:"api_key_env"`
+
 	RefreshTokenFile string   `toml:"refresh_token_file"`
 	RefreshBefore    Duration `toml:"refresh_before"`
 	DefaultLifetime  Duration `toml:"default_lifetime"`
@@ -72,8 +88,8 @@ type Credential struct {
 
 	Sinks []Sink `toml:"sink"`
 
-	// Secret is the resolved client secret (from client_secret, _file or _env),
-	// filled by ResolveSecrets.
+	// Secret is the resolved client secret (from client_secret, _file or
+	// _env) or API key (api_key, _file, _env), filled by ResolveSecrets.
 	Secret secret.Secret `toml:"-"`
 }
 
@@ -84,6 +100,14 @@ type Sink struct {
 	Format string `toml:"format"` // file: raw | json
 	Var    string `toml:"var"`    // envfile: variable name
 	Mode   string `toml:"mode"`   // octal, default "0600"
+	// OnChange is argv (no shell) run after a write that changed the sink's
+	// file; HookTimeout bounds it (default 30s). See internal/sinks/hook.
+	OnChange    []string `toml:"on_change"`
+	HookTimeout Duration `toml:"hook_timeout"`
+	// Vault sinks (type = "vault", see vault.go): KV mount, version, field names.
+	Mount     string            `toml:"mount"`
+	KVVersion int               `toml:"kv_version"`
+	Fields    map[string]string `toml:"fields"`
 }
 
 // Duration is a time.Duration written as a string ("5m", "1h30m").

@@ -33,12 +33,14 @@ func (c *Config) applyDefaults() {
 	for i := range c.Credentials {
 		c.Credentials[i].applyDefaults()
 	}
+	c.applyVaultDefaults()
 }
 
 func (cr *Credential) applyDefaults() {
 	if cr.Provider == "" {
 		cr.Provider = DefaultProvider
 	}
+	cr.applyPreset() // before the generic defaults: a preset's values win over them
 	if cr.Grant == "" {
 		cr.Grant = DefaultGrant
 	}
@@ -58,6 +60,9 @@ func (cr *Credential) applyDefaults() {
 		}
 		if s.Type == "file" && s.Format == "" {
 			s.Format = DefaultFileSinkFormat
+		}
+		if s.OnChange != nil && s.HookTimeout.Duration == 0 {
+			s.HookTimeout.Duration = DefaultHookTimeout
 		}
 	}
 }

@@ -16,9 +16,14 @@ func (c *Config) ResolveSecrets() error {
 	var errs []error
 	for i := range c.Credentials {
 		cr := &c.Credentials[i]
+		what := "client secret"
 		v, err := resolveSecret(cr.ClientSecret, cr.ClientSecretFile, cr.ClientSecretEnv)
+		if cr.APIKey != "" || cr.APIKeyFile != "" || cr.APIKeyEnv != "" { // validate allows only one kind
+			what = "API key"
+			v, err = resolveSecret(cr.APIKey, cr.APIKeyFile, cr.APIKeyEnv)
+		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("credential %q: client secret: %w", cr.Name, err))
+			errs = append(errs, fmt.Errorf("credential %q: %s: %w", cr.Name, what, err))
 			continue
 		}
 		cr.Secret = v
@@ -70,6 +75,10 @@ func inlineSecretWarnings(c *Config, path string) []string {
 	for _, cr := range c.Credentials {
 		if cr.ClientSecret != "" {
 			out = append(out, fmt.Sprintf("credential %q: client_secret is inline in %s, which is readable by group/other (mode %#o); use client_secret_file or client_secret_env, or chmod 600 the config",
+				cr.Name, path, fi.Mode().Perm()))
+		}
+		if cr.APIKey != "" {
+			out = append(out, fmt.Sprintf("credential %q: api_key is inline in %s, which is readable by group/other (mode %#o); use api_key_file or api_key_env, or chmod 600 the config",
 				cr.Name, path, fi.Mode().Perm()))
 		}
 	}

@@ -32,15 +32,17 @@ func (c *Config) validate() []error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if c.State.Backend != "file" {
-		bad("state.backend", "unknown backend %q (supported: file)", c.State.Backend)
+	if c.State.Backend != "file" && c.State.Backend != "vault" {
+		bad("state.backend", "unknown backend %q (supported: file, vault)", c.State.Backend)
 	}
+	errs = append(errs, c.validateVault()...)
 	if c.Scheduler.MaxConcurrent < 1 {
 		bad("scheduler.max_concurrent", "must be at least 1")
 	}
 	if len(c.Credentials) == 0 {
 		bad("credential", "no [[credential]] configured")
 	}
+	errs = append(errs, c.Status.validate()...)
 	names := map[string]bool{}
 	pathOwner := map[string]string{} // absolute sink path -> "type credential"
 	envVars := map[string]string{}   // envfile path + var -> credential
@@ -63,7 +65,7 @@ func (c *Config) validate() []error {
 		for j, s := range cr.Sinks {
 			skey := fmt.Sprintf("%s.sink[%d]", key, j)
 			errs = append(errs, s.validate(skey)...)
-			if s.Path == "" {
+			if s.Path == "" || s.Type == "vault" {
 				continue
 			}
 			abs, _ := filepath.Abs(s.Path)
@@ -88,34 +90,37 @@ func (cr *Credential) validate(key string) []error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s.%s: %s", key, field, fmt.Sprintf(format, args...)))
 	}
-	if cr.Provider != "generic" {
-		bad("provider", "unknown provider %q (supported: generic)", cr.Provider)
+	if _, ok := grants.LookupPreset(cr.Provider); !ok {
+		bad("provider", "unknown provider %q (supported: %s)", cr.Provider, strings.Join(grants.PresetNames(), ", "))
 	}
 	switch grants.Grant(cr.Grant) {
 	case grants.GrantRefreshToken, grants.GrantClientCredentials:
 	default:
 		bad("grant", "unknown grant %q (supported: refresh_token, client_credentials)", cr.Grant)
 	}
-	if cr.TokenURL == "" {
-		bad("token_url", "is required")
-	} else if _, err := grants.New(cr.GrantsConfig()); err != nil {
+	if cr.TokenURL == "" && cr.Issuer == "" {
+		bad("token_url", "is required (or issuer, to discover it)")
+	} else if _, err := grants.New(cr.checkableGrantsConfig()); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", key, err))
 	}
 	if cr.ClientID == "" && cr.AuthStyle != string(grants.AuthBasicRaw) {
 		bad("client_id", "is required")
 	}
 	n := 0
-	for _, v := range []string{cr.ClientSecret, cr.ClientSecretFile, cr.ClientSecretEnv} {
+	for _, v := range []string{cr.ClientSecret, cr.ClientSecretFile, cr.ClientSecretEnv, cr.APIKey, cr.APIKeyFile, cr.APIKeyEnv} {
 		if v != "" {
 			n++
 		}
 	}
 	switch {
 	case n > 1:
-		bad("client_secret", "set only one of client_secret, client_secret_file, client_secret_env")
+		bad("client_secret", "set only one of client_secret, client_secret_file, client_secret_env, api_key, api_key_file, api_key_env")
+	case n == 0 && cr.AuthStyle == string(grants.AuthBasicRaw):
+		bad("api_key_file", "an API key is required with auth_style %q (api_key_file, api_key_env or api_key)", cr.AuthStyle)
 	case n == 0 && cr.AuthStyle != string(grants.AuthNone):
 		bad("client_secret_file", "a client secret is required with auth_style %q (or use auth_style = \"none\")", cr.AuthStyle)
 	}
+	errs = append(errs, cr.validateProvider(key)...)
 	if cr.Grant == string(grants.GrantClientCredentials) && cr.RefreshTokenFile != "" {
 		bad("refresh_token_file", "is only used with grant = \"refresh_token\"")
 	}
@@ -152,6 +157,7 @@ func (s Sink) validate(key string) []error {
 	if _, err := s.FileMode(); err != nil {
 		bad("mode", "%v", err)
 	}
+	errs = append(errs, s.validateHook(key)...)
 	switch s.Type {
 	case "file":
 		if s.Format != "raw" && s.Format != "json" {
@@ -169,10 +175,12 @@ func (s Sink) validate(key string) []error {
 		if s.Format != "" {
 			bad("format", "is only used by file sinks")
 		}
+	case "vault":
+		s.validateVault(bad)
 	case "":
-		bad("type", "is required (file or envfile)")
+		bad("type", "is required (file, envfile or vault)")
 	default:
-		bad("type", "unknown sink type %q (file or envfile)", s.Type)
+		bad("type", "unknown sink type %q (file, envfile or vault)", s.Type)
 	}
 	return errs
 }
@@ -201,5 +209,7 @@ func (cr *Credential) GrantsConfig() grants.Config {
 		Headers:           cr.Headers,
 		DefaultLifetime:   cr.DefaultLifetime.Duration,
 		AllowInsecureHTTP: cr.AllowInsecureHTTP,
+		OmitGrantType:     cr.SendGrantType != nil && !*cr.SendGrantType,
+		IntrospectionURL:  cr.IntrospectionURL,
 	}
 }

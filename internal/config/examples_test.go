@@ -1,0 +1,81 @@
+package config
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestProviderExamplesAreValid decodes every config block of README's
+// "Providers" section and the commented preset examples at the end of
+// tokend.toml, so the documentation cannot drift from the code.
+func TestProviderExamplesAreValid(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	start := strings.Index(section, "\n## Providers\n")
+	if start < 0 {
+		t.Fatal("README has no Providers section")
+	}
+	section = section[start:]
+	if end := strings.Index(section[1:], "\n## "); end >= 0 {
+		section = section[:end+1]
+	}
+	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) != 3 {
+		t.Fatalf("found %d toml blocks in README's Providers section, want one per provider (3)", len(blocks))
+	}
+	for _, b := range blocks {
+		checkExample(t, "README", b[1])
+	}
+
+	example, err := os.ReadFile("../../tokend.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, presets, ok := strings.Cut(string(example), "# --- provider presets")
+	if !ok {
+		t.Fatal("tokend.toml has no provider presets section")
+	}
+	var cur []string
+	var examples []string
+	for _, line := range strings.Split(presets, "\n") {
+		switch {
+		case strings.HasPrefix(line, "# [[credential]]"):
+			if len(cur) > 0 {
+				examples = append(examples, strings.Join(cur, "\n"))
+			}
+			cur = []string{"[[credential]]"}
+		case len(cur) > 0 && (strings.HasPrefix(line, "# ") || line == "#"):
+			if l := strings.TrimPrefix(strings.TrimPrefix(line, "#"), " "); tomlLine.MatchString(l) {
+				cur = append(cur, l) // prose between the examples is left out
+			}
+		}
+	}
+	examples = append(examples, strings.Join(cur, "\n"))
+	if len(examples) != 4 {
+		t.Fatalf("found %d commented examples in tokend.toml, want 4", len(examples))
+	}
+	for _, ex := range examples {
+		checkExample(t, "tokend.toml", ex)
+	}
+}
+
+// tomlLine matches the lines of a commented-out example: tables, keys,
+// comments and blank lines.
+var tomlLine = regexp.MustCompile(`^\s*(\[|#|[a-z_]+\s*=|$)`)
+
+func checkExample(t *testing.T, where, body string) {
+	t.Helper()
+	cfg, err := Decode([]byte("[state]\ndir = \"/tmp/tokend-example\"\n" + body))
+	if err != nil {
+		t.Errorf("%s example does not decode:\n%s\n%v", where, body, err)
+		return
+	}
+	if len(cfg.Credentials) != 1 || cfg.Credentials[0].TokenURL == "" && cfg.Credentials[0].Issuer == "" {
+		t.Errorf("%s example: %+v", where, cfg.Credentials)
+	}
+}
