@@ -1,0 +1,167 @@
+// Package vault is the Vault KV sink: it writes a credential's access token
+// to a KV v2 (default) or KV v1 secret for services that read Vault.
+//
+// KV v2 writes are check-and-set: the sink reads the key's metadata, skips
+// the write when the stored generation (custom_metadata) is at least its own,
+// and writes with cas = the version it read, so a stale writer (an old
+// replica, a delayed retry) never overwrites a newer token. custom_metadata
+// carries credential, generation and expires_at. KV v1 has no versions: the
+// sink compares the stored expires_at field first (best effort, not atomic).
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tokend/tokend/internal/sinks"
+	"github.com/tokend/tokend/internal/vault"
+)
+
+// Options configures one vault sink.
+type Options struct {
+	Client     *vault.Client
+	Credential string            // for errors
+	Mount      string            // KV mount, e.g. "secret"
+	Path       string            // key under the mount
+	KVVersion  int               // 1 or 2
+	Fields     map[string]string // access_token, expires_at, token_type, scope -> field name
+}
+
+// casAttempts bounds re-reads after a check-and-set conflict.
+const casAttempts = 3
+
+// Sink writes tokens to one Vault KV key. It is safe for concurrent use.
+type Sink struct {
+	o Options
+}
+
+// New checks the sink against Vault before tokend starts refreshing: the
+// mount exists and has the configured KV version, and the token's policy
+// allows the writes (sys/capabilities-self). Errors name credential and path.
+func New(ctx context.Context, o Options) (*Sink, error) {
+	s := &Sink{o: o}
+	if o.Client == nil {
+		return nil, s.wrap(errors.New("no vault client"))
+	}
+	for _, k := range []string{"access_token", "expires_at", "token_type", "scope"} {
+		if o.Fields[k] == "" {
+			return nil, s.wrap(fmt.Errorf("no field name for %s", k))
+		}
+	}
+	v, err := o.Client.KVVersion(ctx, o.Mount)
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("checking mount: %w", err))
+	}
+	if v != o.KVVersion {
+		return nil, s.wrap(fmt.Errorf("mount %q is KV version %d but the sink has kv_version = %d", o.Mount, v, o.KVVersion))
+	}
+	// Each check: a path and the capabilities of which one is needed.
+	type need struct {
+		path  string
+		oneOf []string
+	}
+	checks := []need{{s.dataPath(), []string{"create", "update"}}, {s.dataPath(), []string{"read"}}}
+	if o.KVVersion == 2 {
+		checks = []need{{s.dataPath(), []string{"create", "update"}},
+			{s.metaPath(), []string{"read"}}, {s.metaPath(), []string{"create", "update"}}}
+	}
+	caps, err := o.Client.Capabilities(ctx, s.dataPath(), s.metaPath())
+	if err != nil {
+		return nil, s.wrap(fmt.Errorf("checking policy: %w", err))
+	}
+	for _, c := range checks {
+		if !vault.HasCapability(caps[c.path], c.oneOf...) {
+			return nil, s.wrap(fmt.Errorf("the vault token's policy allows none of %v on %s (it has %v)", c.oneOf, c.path, caps[c.path]))
+		}
+	}
+	return s, nil
+}
+
+// String names the sink in logs.
+func (s *Sink) String() string { return "vault " + s.dataPath() }
+
+func (s *Sink) dataPath() string {
+	if s.o.KVVersion == 1 {
+		return s.o.Mount + "/" + s.o.Path
+	}
+	return s.o.Mount + "/data/" + s.o.Path
+}
+
+func (s *Sink) metaPath() string { return s.o.Mount + "/metadata/" + s.o.Path }
+
+func (s *Sink) wrap(err error) error {
+	return fmt.Errorf("vault sink for credential %q at %s: %w", s.o.Credential, s.dataPath(), err)
+}
+
+// Write stores tok unless Vault already holds the same or a newer
+// generation. It honours ctx; an error leaves the previous value in place.
+func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
+	if s.o.KVVersion == 1 {
+		return s.writeV1(ctx, tok)
+	}
+	for range casAttempts {
+		cur, custom, err := s.o.Client.KVMetadata(ctx, s.o.Mount, s.o.Path)
+		if err != nil {
+			return s.wrap(fmt.Errorf("reading metadata: %w", err))
+		}
+		if g, err := strconv.ParseUint(custom["generation"], 10, 64); err == nil && g >= tok.Generation && cur > 0 {
+			return nil // the same or a newer token is already there
+		}
+		_, err = s.o.Client.KVPut(ctx, s.o.Mount, s.o.Path, s.fields(tok), cur)
+		if vault.IsCASMismatch(err) {
+			continue // another writer got in first: look again
+		}
+		if err != nil {
+			return s.wrap(err)
+		}
+		meta := map[string]string{"credential": tok.Credential, "generation": strconv.FormatUint(tok.Generation, 10),
+			"expires_at": formatTime(tok.ExpiresAt)}
+		if err := s.o.Client.KVSetCustomMetadata(ctx, s.o.Mount, s.o.Path, meta); err != nil {
+			// The token is written; without the generation a later stale
+			// write is still stopped by cas, so report and let it retry.
+			return s.wrap(fmt.Errorf("token written, setting custom_metadata failed: %w", err))
+		}
+		return nil
+	}
+	return s.wrap(fmt.Errorf("check-and-set kept failing after %d attempts", casAttempts))
+}
+
+func (s *Sink) writeV1(ctx context.Context, tok sinks.Token) error {
+	api := s.o.Client.API().Logical()
+	if !tok.ExpiresAt.IsZero() {
+		cur, err := api.ReadWithContext(ctx, s.dataPath())
+		if err != nil {
+			return s.wrap(vault.Describe(err))
+		}
+		if cur != nil {
+			prev, _ := cur.Data[s.o.Fields["expires_at"]].(string)
+			if t, err := time.Parse(time.RFC3339, prev); err == nil && t.After(tok.ExpiresAt) {
+				return nil // a newer token is already there
+			}
+		}
+	}
+	if _, err := api.WriteWithContext(ctx, s.dataPath(), s.fields(tok)); err != nil {
+		return s.wrap(vault.Describe(err))
+	}
+	return nil
+}
+
+func (s *Sink) fields(tok sinks.Token) map[string]any {
+	f := s.o.Fields
+	return map[string]any{
+		f["access_token"]: tok.AccessToken.Reveal(),
+		f["expires_at"]:   formatTime(tok.ExpiresAt),
+		f["token_type"]:   tok.TokenType,
+		f["scope"]:        tok.Scope,
+	}
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,162 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// KVVersion returns the version (1 or 2) of the KV engine mounted at mount,
+// using sys/internal/ui/mounts, which any token with access under the mount
+// may read (the vault CLI does the same). A mount that is not KV is an error.
+func (c *Client) KVVersion(ctx context.Context, mount string) (int, error) {
+	sec, err := c.api.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+mount)
+	if err != nil {
+		return 0, Describe(err)
+	}
+	if sec == nil || sec.Data == nil {
+		return 0, fmt.Errorf("mount %q not found", mount)
+	}
+	typ, _ := sec.Data["type"].(string)
+	if typ != "kv" && typ != "generic" {
+		return 0, fmt.Errorf("mount %q is a %q engine, not kv", mount, typ)
+	}
+	if p, _ := sec.Data["path"].(string); p != "" && strings.TrimSuffix(p, "/") != mount {
+		return 0, fmt.Errorf("mount %q not found (the path belongs to mount %q)", mount, strings.TrimSuffix(p, "/"))
+	}
+	opts, _ := sec.Data["options"].(map[string]any)
+	if v, _ := opts["version"].(string); v == "2" {
+		return 2, nil
+	}
+	return 1, nil
+}
+
+// Capabilities returns the token's capabilities on each path
+// (sys/capabilities-self).
+func (c *Client) Capabilities(ctx context.Context, paths ...string) (map[string][]string, error) {
+	sec, err := c.api.Logical().WriteWithContext(ctx, "sys/capabilities-self", map[string]any{"paths": paths})
+	if err != nil {
+		return nil, Describe(err)
+	}
+	out := map[string][]string{}
+	if sec == nil {
+		return out, nil
+	}
+	for _, p := range paths {
+		list, _ := sec.Data[p].([]any)
+		for _, v := range list {
+			if s, ok := v.(string); ok {
+				out[p] = append(out[p], s)
+			}
+		}
+	}
+	return out, nil
+}
+
+// HasCapability reports whether caps grants one of want (root grants all;
+// deny grants nothing).
+func HasCapability(caps []string, want ...string) bool {
+	for _, c := range caps {
+		if c == "deny" {
+			return false
+		}
+	}
+	for _, c := range caps {
+		if c == "root" {
+			return true
+		}
+		for _, w := range want {
+			if c == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// KVEntry is one KV v2 secret's latest version.
+type KVEntry struct {
+	Data    map[string]any
+	Version int // 0: the key does not exist (a cas=0 write creates it)
+}
+
+// KVGet reads the latest version of key on a KV v2 mount. A missing key (or
+// one whose latest version is deleted) returns Version 0 and no error,
+// except that a deleted latest version keeps its version number so a
+// check-and-set write can follow it.
+func (c *Client) KVGet(ctx context.Context, mount, key string) (KVEntry, error) {
+	sec, err := c.api.Logical().ReadWithContext(ctx, mount+"/data/"+key)
+	if err != nil {
+		return KVEntry{}, Describe(err)
+	}
+	if sec == nil || sec.Data == nil {
+		return KVEntry{}, nil
+	}
+	e := KVEntry{Version: versionOf(sec.Data["metadata"])}
+	e.Data, _ = sec.Data["data"].(map[string]any)
+	return e, nil
+}
+
+// KVPut writes data to key on a KV v2 mount with check-and-set: it succeeds
+// only if the key's current version is cas (0: the key must not exist), and
+// returns the new version. A mismatch is an error for which IsCASMismatch
+// is true.
+func (c *Client) KVPut(ctx context.Context, mount, key string, data map[string]any, cas int) (int, error) {
+	sec, err := c.api.Logical().WriteWithContext(ctx, mount+"/data/"+key,
+		map[string]any{"data": data, "options": map[string]any{"cas": cas}})
+	if err != nil {
+		return 0, Describe(err)
+	}
+	if sec == nil {
+		return 0, fmt.Errorf("no version in the write response")
+	}
+	return versionOf(sec.Data), nil
+}
+
+// KVMetadata returns key's current version and custom_metadata on a KV v2
+// mount (0 and nil when the key does not exist).
+func (c *Client) KVMetadata(ctx context.Context, mount, key string) (int, map[string]string, error) {
+	sec, err := c.api.Logical().ReadWithContext(ctx, mount+"/metadata/"+key)
+	if err != nil {
+		return 0, nil, Describe(err)
+	}
+	if sec == nil || sec.Data == nil {
+		return 0, nil, nil
+	}
+	v := asInt(sec.Data["current_version"])
+	custom := map[string]string{}
+	if m, ok := sec.Data["custom_metadata"].(map[string]any); ok {
+		for k, val := range m {
+			if s, ok := val.(string); ok {
+				custom[k] = s
+			}
+		}
+	}
+	return v, custom, nil
+}
+
+// KVSetCustomMetadata replaces key's custom_metadata on a KV v2 mount.
+func (c *Client) KVSetCustomMetadata(ctx context.Context, mount, key string, custom map[string]string) error {
+	_, err := c.api.Logical().WriteWithContext(ctx, mount+"/metadata/"+key, map[string]any{"custom_metadata": custom})
+	return Describe(err)
+}
+
+func versionOf(v any) int {
+	m, _ := v.(map[string]any)
+	return asInt(m["version"])
+}
+
+func asInt(v any) int {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := strconv.Atoi(n.String())
+		return i
+	case float64:
+		return int(n)
+	case int:
+		return n
+	}
+	return 0
+}
