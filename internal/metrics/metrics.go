@@ -1,0 +1,188 @@
+// Package metrics exposes tokend's Prometheus metrics on a registry of its
+// own (no global state). Counters and the duration histogram are fed by
+// events (it implements scheduler.Observer and hook.Observer); the
+// per-credential gauges are read from the scheduler's snapshot at scrape
+// time, so a credential removed by a reload disappears from them at once.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tokend/tokend/internal/grants"
+	"github.com/tokend/tokend/internal/scheduler"
+	"github.com/tokend/tokend/internal/state"
+)
+
+// Statuses lists every status the tokend_credential_status gauge reports,
+// one series each (1 for the current one, 0 for the others).
+var Statuses = []state.Status{state.StatusOK, state.StatusRefreshing, state.StatusBackoff, state.StatusNeedsReauth, state.StatusPending}
+
+// Metrics holds tokend's collectors. Its observer methods are safe for
+// concurrent use and never block.
+type Metrics struct {
+	reg          *prometheus.Registry
+	attempts     *prometheus.CounterVec
+	failures     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	sinkWrites   *prometheus.CounterVec
+	sinkFailures *prometheus.CounterVec
+	hookRuns     *prometheus.CounterVec
+	hookFailures *prometheus.CounterVec
+	reloads      *prometheus.CounterVec
+}
+
+// New builds the metrics. snapshot is called on every scrape for the
+// per-credential gauges; it must be safe to call from any goroutine (the
+// scheduler's Snapshot is).
+func New(snapshot func() []scheduler.CredentialStatus) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_refresh_attempts_total", Help: "Calls to the token endpoint, by credential.",
+		}, []string{"credential"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_refresh_failures_total", Help: "Failed calls to the token endpoint, by credential and error class (transient, permanent).",
+		}, []string{"credential", "class"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "tokend_refresh_duration_seconds", Help: "Time of one call to the token endpoint.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"credential"}),
+		sinkWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_sink_writes_total", Help: "Sink writes attempted, by credential and sink.",
+		}, []string{"credential", "sink"}),
+		sinkFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_sink_write_failures_total", Help: "Sink writes that failed, by credential and sink.",
+		}, []string{"credential", "sink"}),
+		hookRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_hook_runs_total", Help: "on_change hook runs, by credential and sink.",
+		}, []string{"credential", "sink"}),
+		hookFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_hook_failures_total", Help: "on_change hook runs that failed or timed out, by credential and sink.",
+		}, []string{"credential", "sink"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tokend_config_reloads_total", Help: "Config reloads, by result (ok, error).",
+		}, []string{"result"}),
+	}
+	m.reg.MustRegister(m.attempts, m.failures, m.duration, m.sinkWrites, m.sinkFailures,
+		m.hookRuns, m.hookFailures, m.reloads, &credentialCollector{snapshot: snapshot},
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("error")
+	return m
+}
+
+// Registry is the registry every tokend metric is on.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// RefreshFinished counts one token-endpoint call and its duration.
+func (m *Metrics) RefreshFinished(credential string, took time.Duration, err error) {
+	m.attempts.WithLabelValues(credential).Inc()
+	m.duration.WithLabelValues(credential).Observe(took.Seconds())
+	if err != nil {
+		m.failures.WithLabelValues(credential, string(grants.ClassOf(err))).Inc()
+	}
+}
+
+// SinkWritten counts one sink write.
+func (m *Metrics) SinkWritten(credential, sink string, err error) {
+	m.sinkWrites.WithLabelValues(credential, sink).Inc()
+	if err != nil {
+		m.sinkFailures.WithLabelValues(credential, sink).Inc()
+	} else {
+		m.sinkFailures.WithLabelValues(credential, sink).Add(0) // the series exists before the first failure
+	}
+}
+
+// StatusChanged is a no-op: the status gauges are read at scrape time.
+func (m *Metrics) StatusChanged(scheduler.CredentialStatus) {}
+
+// HookRan counts one on_change hook run.
+func (m *Metrics) HookRan(credential, sink string, _ time.Duration, err error) {
+	m.hookRuns.WithLabelValues(credential, sink).Inc()
+	if err != nil {
+		m.hookFailures.WithLabelValues(credential, sink).Inc()
+	} else {
+		m.hookFailures.WithLabelValues(credential, sink).Add(0)
+	}
+}
+
+// ReloadFinished counts one config reload.
+func (m *Metrics) ReloadFinished(err error) {
+	if err != nil {
+		m.reloads.WithLabelValues("error").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("ok").Inc()
+}
+
+var (
+	descExpiry = prometheus.NewDesc("tokend_credential_expiry_timestamp_seconds",
+		"When the current access token expires (Unix time); absent when unknown.", []string{"credential"}, nil)
+	descSuccess = prometheus.NewDesc("tokend_credential_last_success_timestamp_seconds",
+		"When the last refresh succeeded (Unix time); absent before the first.", []string{"credential"}, nil)
+	descNext = prometheus.NewDesc("tokend_credential_next_refresh_timestamp_seconds",
+		"When the next refresh is planned (Unix time); absent when none is.", []string{"credential"}, nil)
+	descGeneration = prometheus.NewDesc("tokend_credential_generation",
+		"Committed refreshes of the credential's token (increases by one on each).", []string{"credential"}, nil)
+	descStatus = prometheus.NewDesc("tokend_credential_status",
+		"1 for the credential's current status, 0 for the others.", []string{"credential", "status"}, nil)
+	descSinkOK = prometheus.NewDesc("tokend_sink_ok",
+		"1 when the sink's last write succeeded.", []string{"credential", "sink"}, nil)
+)
+
+// credentialCollector reads the per-credential gauges from a snapshot.
+type credentialCollector struct {
+	snapshot func() []scheduler.CredentialStatus
+}
+
+// Describe sends the gauges' descriptors.
+func (c *credentialCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descExpiry, descSuccess, descNext, descGeneration, descStatus, descSinkOK} {
+		ch <- d
+	}
+}
+
+// Collect sends the gauges of every credential in the snapshot.
+func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.snapshot == nil {
+		return
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	stamp := func(d *prometheus.Desc, t time.Time, name string) {
+		if !t.IsZero() {
+			gauge(d, float64(t.UnixMilli())/1000, name)
+		}
+	}
+	for _, st := range c.snapshot() {
+		stamp(descExpiry, st.ExpiresAt, st.Name)
+		stamp(descSuccess, st.LastSuccess, st.Name)
+		stamp(descNext, st.NextRefresh, st.Name)
+		gauge(descGeneration, float64(st.Generation), st.Name)
+		for _, s := range Statuses {
+			v := 0.0
+			if st.Status == s {
+				v = 1
+			}
+			gauge(descStatus, v, st.Name, string(s))
+		}
+		for _, sk := range st.Sinks {
+			v := 0.0
+			if sk.OK {
+				v = 1
+			}
+			gauge(descSinkOK, v, st.Name, sk.Name)
+		}
+	}
+}
