@@ -32,6 +32,12 @@ func commands() []command {
 		{"run", "run the daemon", cmdRun},
 		{"validate", "check a config file and report every problem", cmdValidate},
 		{"demo", "run tokend against an embedded local OAuth provider", cmdDemo},
+		{"authorize", "get a credential's first tokens in a browser (authorization code + PKCE)", cmdAuthorize},
+		{"import", "store a refresh token or token JSON read from stdin or a file", cmdImport},
+		{"introspect", "ask the provider whether a credential's token is active (RFC 7662)", cmdIntrospect},
+		{"status", "show the running daemon's credentials (exit 3: some need re-authorization)", cmdStatus},
+		{"refresh", "make the running daemon refresh a credential now", cmdRefresh},
+		{"reload", "make the running daemon re-read its config", cmdReload},
 		{"version", "print the version", cmdVersion},
 	}
 }

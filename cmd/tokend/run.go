@@ -37,6 +37,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot read secrets; not starting", zap.Error(err))
 		return 1
 	}
+	if err := discoverEndpoints(cfg); err != nil { // issuer = "...": RFC 8414 / OIDC metadata
+		log.Error("endpoint discovery failed; not starting", zap.Error(err))
+		return 1
+	}
 	d, err := daemon.New(cfg, log, scheduler.Options{})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
@@ -44,6 +48,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	defer reloadOnHangup(ctx, d)() // SIGHUP (systemctl reload) re-reads the config
 	log.Info("tokend running", zap.String("version", version), zap.String("config", *cfgPath))
 	if err := d.Run(ctx); err != nil {
 		log.Error("exiting with error", zap.Error(err))

@@ -18,25 +18,34 @@ import (
 	"github.com/tokend/tokend/internal/sinks/envfile"
 	"github.com/tokend/tokend/internal/sinks/file"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/vault"
 )
 
 // Daemon is one running tokend.
 type Daemon struct {
 	cfg   *config.Config
 	log   *zap.Logger
-	store *state.Store
+	store stateStore    // *state.Store or *vaultstore.Store (vault.go)
+	vault *vault.Client // nil without [vault]
 	sched *scheduler.Scheduler
+	ops   ops // metrics, systemd, status server, reload (ops.go)
 }
 
 // New opens the state store (locking it against a second daemon), checks every
 // sink's directory so a bad path fails now rather than at 3 a.m., and builds
 // the scheduler. Errors name the credential and sink concerned.
 func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, error) {
-	creds, err := BuildCredentials(cfg)
+	d := &Daemon{cfg: cfg, log: log}
+	d.prepareOps(&opts)
+	var err error
+	if d.vault, err = openVault(cfg, log); err != nil {
+		return nil, err
+	}
+	creds, err := buildCredentials(cfg, d.hooks())
 	if err != nil {
 		return nil, err
 	}
-	store, err := state.Open(cfg.State.Dir, state.Options{})
+	store, err := openStore(cfg, d.vault)
 	if err != nil {
 		return nil, fmt.Errorf("opening state store: %w", err)
 	}
@@ -54,13 +63,22 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 		return nil, err
 	}
 	log.Info("state store open", zap.String("path", store.Path()), zap.Int("credentials", len(creds)))
-	return &Daemon{cfg: cfg, log: log, store: store, sched: sched}, nil
+	d.store, d.sched = store, sched
+	if err := d.startOps(); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
 // Run refreshes credentials until ctx ends, then shuts down cleanly and
 // closes the state store.
 func (d *Daemon) Run(ctx context.Context) error {
+	stopOps := d.runOps(ctx)
+	waitVault := d.runVault(ctx)
 	err := d.sched.Run(ctx)
+	waitVault()
+	err = errors.Join(err, stopOps())
 	if cerr := d.store.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing state store: %w", cerr))
 	}
@@ -70,19 +88,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 // Scheduler exposes the scheduler for status and admin endpoints.
 func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
 
-// Store exposes the state store (bootstrap commands write through it).
-func (d *Daemon) Store() *state.Store { return d.store }
+// Store exposes the file state store (bootstrap commands write through it);
+// nil with the vault backend.
+func (d *Daemon) Store() *state.Store { s, _ := d.store.(*state.Store); return s }
 
 // BuildCredentials turns the config into scheduler credentials (token
 // sources, sinks with their start-up checks, schedules), collecting every
 // problem. Reload uses it to build the new set.
 func BuildCredentials(cfg *config.Config) ([]scheduler.Credential, error) {
+	return buildCredentials(cfg, hookWiring{})
+}
+
+func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential, error) {
 	var errs []error
 	envfiles := map[string]*envfile.File{}
 	var out []scheduler.Credential
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
-		c, err := buildCredential(cr, envfiles)
+		c, err := buildCredential(cr, envfiles, hw)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("credential %q: %w", cr.Name, err))
 			continue
@@ -92,7 +115,7 @@ func BuildCredentials(cfg *config.Config) ([]scheduler.Credential, error) {
 	return out, errors.Join(errs...)
 }
 
-func buildCredential(cr *config.Credential, envfiles map[string]*envfile.File) (scheduler.Credential, error) {
+func buildCredential(cr *config.Credential, envfiles map[string]*envfile.File, hw hookWiring) (scheduler.Credential, error) {
 	src, err := grants.New(cr.GrantsConfig())
 	if err != nil {
 		return scheduler.Credential{}, err
@@ -100,7 +123,7 @@ func buildCredential(cr *config.Credential, envfiles map[string]*envfile.File) (
 	c := scheduler.Credential{
 		Name:          cr.Name,
 		Grant:         grants.Grant(cr.Grant),
-		Source:        src,
+		Source:        tokenSource(src),
 		RefreshBefore: cr.RefreshBefore.Duration,
 	}
 	if cr.Schedule != "" {
@@ -113,7 +136,10 @@ func buildCredential(cr *config.Credential, envfiles map[string]*envfile.File) (
 	}
 	var errs []error
 	for j, sc := range cr.Sinks {
-		sk, err := buildSink(sc, envfiles)
+		sk, err := buildSink(cr.Name, sc, envfiles, hw)
+		if err == nil {
+			sk, err = wrapHook(sk, sc, hw)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sink[%d] (%s %s): %w", j, sc.Type, sc.Path, err))
 			continue
@@ -123,7 +149,7 @@ func buildCredential(cr *config.Credential, envfiles map[string]*envfile.File) (
 	return c, errors.Join(errs...)
 }
 
-func buildSink(sc config.Sink, envfiles map[string]*envfile.File) (scheduler.Sink, error) {
+func buildSink(cred string, sc config.Sink, envfiles map[string]*envfile.File, hw hookWiring) (scheduler.Sink, error) {
 	mode, err := sc.FileMode()
 	if err != nil {
 		return nil, err
@@ -144,6 +170,8 @@ func buildSink(sc config.Sink, envfiles map[string]*envfile.File) (scheduler.Sin
 			envfiles[abs] = f
 		}
 		return f.Sink(sc.Var)
+	case "vault":
+		return newVaultSink(cred, sc, hw.vault)
 	}
 	return nil, fmt.Errorf("unknown sink type %q", sc.Type)
 }

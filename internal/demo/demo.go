@@ -87,6 +87,7 @@ func Run(ctx context.Context, opts Options, log *zap.Logger, out io.Writer) erro
 		return err
 	}
 	fmt.Fprintf(out, "tokend demo: provider at %s (access tokens live %s); files under %s; Ctrl-C to stop\n", base, opts.AccessTTL, dir)
+	printStatusURL(out, d.StatusAddr(), cfgPath)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	t := time.NewTicker(opts.StatusEvery)
@@ -152,6 +153,11 @@ auth_style = "post"
 `, filepath.Join(dir, "state"), tokenURL, appClient, filepath.Join(dir, "demo-app.secret"),
 		filepath.Join(dir, "demo-app.rt"), filepath.Join(dir, "demo-app.json"), filepath.Join(dir, "tokens.env"),
 		serviceClient, filepath.Join(dir, "demo-service.secret"), filepath.Join(dir, "demo-service.token"))
+	status, err := statusTable()
+	if err != nil {
+		return "", err
+	}
+	cfg += status
 	path := filepath.Join(dir, "tokend.toml")
 	return path, atomicfile.WriteFile(path, []byte(cfg), 0o600)
 }

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/daemon"
+	"github.com/tokend/tokend/internal/scheduler"
+	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/status"
+)
+
+// Exit codes of the operations commands (README "Operations").
+const (
+	exitOK          = 0
+	exitError       = 1 // daemon unreachable, request refused, bad config
+	exitUsage       = 2
+	exitNeedsReauth = 3 // tokend status: some credential needs re-authorization
+)
+
+// reloadOnHangup reloads the daemon's config on every SIGHUP until ctx ends
+// or the returned stop is called. Reload logs its own outcome.
+func reloadOnHangup(ctx context.Context, d *daemon.Daemon) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = d.Reload(ctx)
+			}
+		}
+	}()
+	return func() { signal.Stop(hup); cancel(); <-done }
+}
+
+// opsClient finds the running daemon through the config's [status] listen
+// and state.dir (only those tables are read).
+func opsClient(cfgPath string, stderr io.Writer) (*status.Client, bool) {
+	listen, stateDir, err := config.LoadStatus(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokend: %v\n", err)
+		return nil, false
+	}
+	c, err := status.NewClient(listen, config.AdminTokenPath(stateDir))
+	if err != nil {
+		fmt.Fprintf(stderr, "tokend: %v\n", err)
+		return nil, false
+	}
+	return c, true
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", "status [--config FILE] [-o table|json]", stderr)
+	cfgPath := fs.String("config", defaultConfig, "config file (its [status] listen and state.dir locate the daemon)")
+	output := fs.String("o", "table", "output format: table or json")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *output != "table" && *output != "json" {
+		fmt.Fprintf(stderr, "tokend status: unknown output format %q (table or json)\n", *output)
+		return exitUsage
+	}
+	c, ok := opsClient(*cfgPath, stderr)
+	if !ok {
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	sts, err := c.Credentials(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "tokend status: %v\n", err)
+		return exitError
+	}
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(sts)
+	} else {
+		printTable(stdout, sts, time.Now())
+	}
+	for _, st := range sts {
+		if st.Status == state.StatusNeedsReauth {
+			return exitNeedsReauth
+		}
+	}
+	return exitOK
+}
+
+// printTable prints credentials like `kubectl get`.
+func printTable(w io.Writer, sts []scheduler.CredentialStatus, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATUS\tEXPIRES\tNEXT-REFRESH\tLAST-ERROR")
+	for _, st := range sts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", st.Name, st.Status, relative(now, st.ExpiresAt), relative(now, st.NextRefresh), lastError(st))
+	}
+	_ = tw.Flush()
+}
+
+// relative renders t as "in 42m", "3m ago" or "-".
+func relative(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := t.Sub(now)
+	if d < 0 {
+		return short(-d) + " ago"
+	}
+	return "in " + short(d)
+}
+
+// short renders a duration kubectl-style: 45s, 12m, 3h5m, 2d4h.
+func short(d time.Duration) string {
+	switch s := int64(d / time.Second); {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm", s/60)
+	case s < 86400:
+		if m := s % 3600 / 60; m != 0 {
+			return fmt.Sprintf("%dh%dm", s/3600, m)
+		}
+		return fmt.Sprintf("%dh", s/3600)
+	default:
+		if h := s % 86400 / 3600; h != 0 {
+			return fmt.Sprintf("%dd%dh", s/86400, h)
+		}
+		return fmt.Sprintf("%dd", s/86400)
+	}
+}
+
+// lastError is "code: description" (or the class), cut to 60 characters,
+// with a failing sink mentioned when the credential itself is fine.
+func lastError(st scheduler.CredentialStatus) string {
+	msg := ""
+	if e := st.LastError; e != nil {
+		code := e.Code
+		if code == "" {
+			code = e.Class
+		}
+		msg = code
+		if e.Description != "" {
+			msg += ": " + e.Description
+		}
+	} else {
+		for _, sk := range st.Sinks {
+			if sk.LastError != "" {
+				msg = "sink " + sk.Name + ": " + sk.LastError
+				break
+			}
+		}
+	}
+	if msg == "" {
+		return "-"
+	}
+	msg = strings.Join(strings.Fields(msg), " ")
+	if r := []rune(msg); len(r) > 60 {
+		msg = string(r[:59]) + "…"
+	}
+	return msg
+}
+
+func cmdRefresh(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("refresh", "refresh [--config FILE] [--wait 30s] NAME", stderr)
+	cfgPath := fs.String("config", defaultConfig, "config file (its [status] listen and state.dir locate the daemon)")
+	wait := fs.Duration("wait", 30*time.Second, "wait this long for the refresh to finish (0: just request it)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	name := fs.Arg(0)
+	if rest := fs.Args(); len(rest) > 1 { // flags after the name
+		if code, ok := parse(fs, rest[1:]); !ok {
+			return code
+		}
+	}
+	if name == "" || fs.NArg() > 1 {
+		fs.Usage()
+		return exitUsage
+	}
+	c, ok := opsClient(*cfgPath, stderr)
+	if !ok {
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *wait+15*time.Second)
+	defer cancel()
+	before, err := c.Credential(ctx, name)
+	if err == nil {
+		err = c.Refresh(ctx, name)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tokend refresh: %v\n", err)
+		return exitError
+	}
+	requested := time.Now()
+	if *wait <= 0 {
+		fmt.Fprintf(stdout, "%s: refresh requested\n", name)
+		return exitOK
+	}
+	return awaitRefresh(ctx, c, before, requested, *wait, stdout, stderr)
+}
+
+// awaitRefresh polls until the credential's generation moves on or a new
+// error is recorded.
+func awaitRefresh(ctx context.Context, c *status.Client, before scheduler.CredentialStatus, requested time.Time, wait time.Duration, stdout, stderr io.Writer) int {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		st, err := c.Credential(ctx, before.Name)
+		if err != nil {
+			fmt.Fprintf(stderr, "tokend refresh: %v\n", err)
+			return exitError
+		}
+		switch {
+		case st.Generation > before.Generation && st.Status == state.StatusOK:
+			fmt.Fprintf(stdout, "%s: refreshed (generation %d, expires %s)\n", st.Name, st.Generation, relative(time.Now(), st.ExpiresAt))
+			return exitOK
+		case st.LastError != nil && !st.LastError.At.Before(requested.Add(-time.Second)) && st.Status != state.StatusRefreshing:
+			fmt.Fprintf(stderr, "tokend refresh: %s: %s (%s)\n", st.Name, lastError(st), st.Status)
+			if st.Status == state.StatusNeedsReauth {
+				return exitNeedsReauth
+			}
+			return exitError
+		}
+	}
+	fmt.Fprintf(stderr, "tokend refresh: %s: refresh requested but not finished after %s (see tokend status)\n", before.Name, wait)
+	return exitError
+}
+
+func cmdReload(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("reload", "reload [--config FILE]", stderr)
+	cfgPath := fs.String("config", defaultConfig, "config file (its [status] listen and state.dir locate the daemon)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	c, ok := opsClient(*cfgPath, stderr)
+	if !ok {
+		return exitError
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Reload(ctx); err != nil {
+		var ae *status.APIError
+		if errors.As(err, &ae) {
+			fmt.Fprintf(stderr, "tokend reload: %s\n", ae.Message)
+		} else {
+			fmt.Fprintf(stderr, "tokend reload: %v\n", err)
+		}
+		return exitError
+	}
+	sts, err := c.Credentials(ctx)
+	if err != nil {
+		fmt.Fprintf(stdout, "reloaded\n")
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "reloaded: %d credentials\n", len(sts))
+	return exitOK
+}

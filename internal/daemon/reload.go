@@ -1,0 +1,141 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/discovery"
+	"github.com/tokend/tokend/internal/scheduler"
+)
+
+// Reload re-reads the config file the daemon was started with and applies
+// it: added credentials start, removed ones stop (their state stays in the
+// store), changed ones pick up new sources, sinks, hooks and windows. Secret
+// files are read again. An invalid config — any problem, including a sink
+// whose directory is missing — is rejected as a whole: every problem is
+// logged, the running config is kept and the error lists them all.
+// [state], [status], [vault] and [scheduler] changes need a restart; they
+// are logged and ignored. Safe to call concurrently with Run and with itself (reloads
+// are serialised); systemd is told RELOADING=1 and then READY=1.
+func (d *Daemon) Reload(ctx context.Context) error {
+	d.ops.reloadMu.Lock()
+	defer d.ops.reloadMu.Unlock()
+	d.ops.notify.Reloading()
+	err := d.reload(ctx)
+	d.ops.metrics.ReloadFinished(err)
+	d.ops.notify.Ready(StatusLine(d.Snapshot()))
+	return err
+}
+
+func (d *Daemon) reload(ctx context.Context) error {
+	old := d.config()
+	if old.Path == "" {
+		return errors.New("reload: the config was not loaded from a file")
+	}
+	log := d.log.With(zap.String("config", old.Path))
+	log.Info("reloading config")
+	cfg, creds, err := d.prepareReload(ctx, log, old)
+	if err == nil {
+		err = d.sched.Update(ctx, creds)
+	}
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				log.Error("reload rejected; keeping the running config", zap.String("problem", line))
+			}
+		}
+		return fmt.Errorf("config %s rejected; still running the previous config:\n%w", old.Path, err)
+	}
+	added, removed := diffNames(old, cfg)
+	d.setConfig(cfg)
+	log.Info("config reloaded", zap.Int("credentials", len(cfg.Credentials)),
+		zap.Strings("added", added), zap.Strings("removed", removed))
+	return nil
+}
+
+// prepareReload loads, validates and builds the new config; nothing is
+// applied yet.
+func (d *Daemon) prepareReload(ctx context.Context, log *zap.Logger, old *config.Config) (*config.Config, []scheduler.Credential, error) {
+	cfg, err := config.Load(old.Path)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	if err := cfg.ResolveSecrets(); err != nil {
+		return nil, nil, err
+	}
+	// issuer = "...": discover endpoints as `tokend run` does (a no-op otherwise).
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := discovery.Apply(dctx, cfg, nil); err != nil {
+		return nil, nil, err
+	}
+	keepRestartOnly(log, old, cfg)
+	creds, err := buildCredentials(cfg, d.hooks())
+	return cfg, creds, err
+}
+
+// keepRestartOnly carries the tables that need a restart over from the
+// running config into the new one, warning about each that changed.
+func keepRestartOnly(log *zap.Logger, old, cfg *config.Config) {
+	if !reflect.DeepEqual(old.State, cfg.State) {
+		log.Warn("[state] changed; it takes effect after a restart")
+		cfg.State = old.State
+	}
+	if !reflect.DeepEqual(old.Status, cfg.Status) {
+		log.Warn("[status] changed; it takes effect after a restart")
+		cfg.Status = old.Status
+	}
+	if !reflect.DeepEqual(old.Vault, cfg.Vault) {
+		log.Warn("[vault] changed; it takes effect after a restart")
+		cfg.Vault = old.Vault
+	}
+	if !reflect.DeepEqual(old.Scheduler, cfg.Scheduler) {
+		log.Warn("[scheduler] changed; it takes effect after a restart")
+		cfg.Scheduler = old.Scheduler
+	}
+}
+
+func diffNames(old, cfg *config.Config) (added, removed []string) {
+	names := func(c *config.Config) []string {
+		var out []string
+		for _, cr := range c.Credentials {
+			out = append(out, cr.Name)
+		}
+		return out
+	}
+	before, after := names(old), names(cfg)
+	for _, n := range after {
+		if !slices.Contains(before, n) {
+			added = append(added, n)
+		}
+	}
+	for _, n := range before {
+		if !slices.Contains(after, n) {
+			removed = append(removed, n)
+		}
+	}
+	return added, removed
+}
+
+func (d *Daemon) config() *config.Config {
+	d.ops.cfgMu.Lock()
+	defer d.ops.cfgMu.Unlock()
+	return d.cfg
+}
+
+func (d *Daemon) setConfig(cfg *config.Config) {
+	d.ops.cfgMu.Lock()
+	defer d.ops.cfgMu.Unlock()
+	d.cfg = cfg
+}

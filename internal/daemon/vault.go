@@ -1,0 +1,76 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/scheduler"
+	vaultsink "github.com/tokend/tokend/internal/sinks/vault"
+	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/state/vaultstore"
+	"github.com/tokend/tokend/internal/vault"
+)
+
+// vaultCheckTimeout bounds the start-up login and each vault sink's or the
+// state store's start-up check.
+const vaultCheckTimeout = 30 * time.Second
+
+// stateStore is what the daemon needs from either state backend.
+type stateStore interface {
+	scheduler.Store
+	Path() string
+	Close() error
+}
+
+// openVault logs in to Vault when [vault] is configured; nil otherwise.
+func openVault(cfg *config.Config, log *zap.Logger) (*vault.Client, error) {
+	if cfg.Vault == nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), vaultCheckTimeout)
+	defer cancel()
+	return vault.New(ctx, *cfg.Vault, log)
+}
+
+// openStore opens the configured state backend: the bbolt file store
+// (locked against a second daemon) or the shared Vault KV v2 store.
+func openStore(cfg *config.Config, vc *vault.Client) (stateStore, error) {
+	if cfg.State.Backend != "vault" {
+		return state.Open(cfg.State.Dir, state.Options{})
+	}
+	if vc == nil {
+		return nil, fmt.Errorf("state backend \"vault\" needs a [vault] table")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), vaultCheckTimeout)
+	defer cancel()
+	return vaultstore.Open(ctx, vaultstore.Options{Client: vc, Mount: cfg.State.Mount, Prefix: cfg.State.Prefix})
+}
+
+// newVaultSink builds a vault sink, checking mount and policy now.
+func newVaultSink(cred string, sc config.Sink, vc *vault.Client) (scheduler.Sink, error) {
+	if vc == nil {
+		return nil, fmt.Errorf("vault sinks need a [vault] table (and the daemon's Vault client)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), vaultCheckTimeout)
+	defer cancel()
+	return vaultsink.New(ctx, vaultsink.Options{Client: vc, Credential: cred, Mount: sc.Mount, Path: sc.Path,
+		KVVersion: sc.KVVersion, Fields: sc.VaultFieldNames()})
+}
+
+// runVault keeps the Vault token alive while the daemon runs; the returned
+// function waits for it after ctx ended.
+func (d *Daemon) runVault(ctx context.Context) (wait func()) {
+	if d.vault == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() { // owned by the daemon: Run waits for it before returning
+		defer close(done)
+		_ = d.vault.Run(ctx)
+	}()
+	return func() { <-done }
+}
