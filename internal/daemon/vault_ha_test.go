@@ -133,15 +133,15 @@ shutdown_grace = "5s"
 		return n
 	}
 	start := time.Now()
-	waitFor(t, fmt.Sprintf("%d refreshes", target), 100*time.Second, func() bool { return total() >= target })
+	waitFor(t, fmt.Sprintf("%d refreshes", target), 240*time.Second, func() bool { return total() >= target })
 	reps[0].stop()
 	stoppedAt := p.Stats().Refreshes
 	// The other two carry on: every credential is refreshed again.
-	waitFor(t, "refreshes after one replica stopped", 30*time.Second, func() bool { return p.Stats().Refreshes >= stoppedAt+2*creds })
+	waitFor(t, "refreshes after one replica stopped", 90*time.Second, func() bool { return p.Stats().Refreshes >= stoppedAt+2*creds })
 	elapsed := time.Since(start)
 	// While the two survivors run, each credential's token in their sinks is
 	// one the provider accepts.
-	waitFor(t, "every credential valid in a surviving replica's sink", 10*time.Second, func() bool {
+	waitFor(t, "every credential valid in a surviving replica's sink", 30*time.Second, func() bool {
 		for i := range creds {
 			if !activeIn(p, reps[1].sinks, i) && !activeIn(p, reps[2].sinks, i) {
 				return false
