@@ -172,7 +172,13 @@ func (s *Scheduler) finish(j job, res result) {
 	default:
 		e.rec, e.pending, e.status, e.attempt, e.unknown = res.rec, nil, state.StatusOK, 0, false
 		s.planLocked(e, now)
-		e.log.Info("refreshed", append(s.recFields(e), zap.Duration("took", res.duration))...)
+		fields := append(s.recFields(e), zap.Duration("took", res.duration))
+		if !res.started.IsZero() && !j.planned.IsZero() {
+			// late: how long after its planned time the token endpoint was called
+			// (queueing for a worker, intent save); tokend-bench reads it.
+			fields = append(fields, zap.Time("planned_at", j.planned), zap.Duration("late", res.started.Sub(j.planned)))
+		}
+		e.log.Info("refreshed", fields...)
 	}
 	s.sinkResultsLocked(e, j, res, now)
 	s.runDeferredLocked(e, j, now)

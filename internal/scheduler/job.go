@@ -23,6 +23,7 @@ type job struct {
 	behind  []int         // sink indexes to write (jobSinks)
 	forced  bool
 	unknown bool // the last attempt's outcome is unknown (intent found, or no answer)
+	planned time.Time // when the timer item was due (for the lateness log field)
 }
 
 // result is what a worker reports back to the loop.
@@ -35,6 +36,7 @@ type result struct {
 	spent    bool          // the token endpoint was called
 	sinkErrs map[int]error // per sink index; absent = written
 	duration time.Duration
+	started  time.Time // when the token endpoint call started (zero: not called)
 }
 
 // storageError marks failures of the state store, as opposed to the provider.
@@ -53,7 +55,7 @@ func (s *Scheduler) startLocked(ctx context.Context, it item) {
 		e.deferred[it.kind] = true // run it when the job in flight finishes
 		return
 	}
-	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown}
+	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown, planned: it.at}
 	switch it.kind {
 	case jobRefresh:
 		if e.pending != nil { // never spend a token while the newer one is not on disk
@@ -161,7 +163,7 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 		return result{rec: rec, pending: &next, spent: true, duration: dur,
 			err: &storageError{fmt.Errorf("saving refreshed state for %q: %w", name, err)}}
 	}
-	return result{rec: next, spent: true, duration: dur, sinkErrs: s.writeSinks(ctx, j.cred, next, allSinks(len(j.cred.Sinks)))}
+	return result{rec: next, spent: true, duration: dur, started: start, sinkErrs: s.writeSinks(ctx, j.cred, next, allSinks(len(j.cred.Sinks)))}
 }
 
 // retrySave retries saving an answered refresh, then writes the sinks.
