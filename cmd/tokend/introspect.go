@@ -100,7 +100,7 @@ func tokenToIntrospect(ctx context.Context, cfg *config.Config, cr *config.Crede
 	var st *state.Store
 	err := state.ErrLocked // the vault backend is read by the daemon only
 	if cfg.State.Backend != "vault" {
-		st, err = state.Open(cfg.State.Dir, state.Options{})
+		st, err = state.Open(cfg.State.Dir, state.Options{EncryptionKeyFile: cfg.State.EncryptionKeyFile})
 	}
 	if errors.Is(err, state.ErrLocked) {
 		if refresh {

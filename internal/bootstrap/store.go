@@ -71,7 +71,7 @@ func Store(ctx context.Context, cfg *config.Config, name string, tok scheduler.I
 		// with its generation checks.
 		return viaDaemon(ctx, cfg, name, tok, opts)
 	}
-	st, err := state.Open(cfg.State.Dir, state.Options{LockTimeout: opts.LockTimeout})
+	st, err := state.Open(cfg.State.Dir, state.Options{LockTimeout: opts.LockTimeout, EncryptionKeyFile: cfg.State.EncryptionKeyFile})
 	if errors.Is(err, state.ErrLocked) {
 		return viaDaemon(ctx, cfg, name, tok, opts)
 	}
@@ -95,7 +95,7 @@ func Store(ctx context.Context, cfg *config.Config, name string, tok scheduler.I
 // that Store succeeds, only catch the usual mistakes early.
 func Preflight(cfg *config.Config, opts StoreOptions) error {
 	if cfg.State.Backend != "vault" {
-		st, err := state.Open(cfg.State.Dir, state.Options{LockTimeout: opts.LockTimeout})
+		st, err := state.Open(cfg.State.Dir, state.Options{LockTimeout: opts.LockTimeout, EncryptionKeyFile: cfg.State.EncryptionKeyFile})
 		if err == nil {
 			return st.Close()
 		}

@@ -41,6 +41,9 @@ type State struct {
 	Dir     string `toml:"dir"`     // default /var/lib/tokend
 	Mount   string `toml:"mount"`   // vault: KV v2 mount, default "secret"
 	Prefix  string `toml:"prefix"`  // vault: key prefix, default "tokend/state"
+	// EncryptionKeyFile (file backend): a 32-byte key, raw or 64 hex digits;
+	// every record is then sealed with AES-256-GCM (state.Options).
+	EncryptionKeyFile string `toml:"encryption_key_file"`
 }
 
 // Scheduler tunes the refresh engine.

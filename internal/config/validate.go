@@ -35,6 +35,9 @@ func (c *Config) validate() []error {
 	if c.State.Backend != "file" && c.State.Backend != "vault" {
 		bad("state.backend", "unknown backend %q (supported: file, vault)", c.State.Backend)
 	}
+	if c.State.EncryptionKeyFile != "" && c.State.Backend == "vault" {
+		bad("state.encryption_key_file", "applies to the file backend only (Vault encrypts its storage itself)")
+	}
 	errs = append(errs, c.validateVault()...)
 	if c.Scheduler.MaxConcurrent < 1 {
 		bad("scheduler.max_concurrent", "must be at least 1")

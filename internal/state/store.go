@@ -33,6 +33,11 @@ var bucketName = []byte("credentials")
 type Options struct {
 	LockTimeout   time.Duration // how long Open waits for the file lock; 0 = 200ms
 	MaxBatchDelay time.Duration // bbolt group-commit window; 0 = 2ms
+	// EncryptionKeyFile, if set, names a 32-byte key (raw, or 64 hex digits;
+	// see LoadKeyFile): every record is then sealed with AES-256-GCM, so the
+	// database file alone yields no token. Records written before it was set
+	// are still read and are sealed on their next save.
+	EncryptionKeyFile string
 }
 
 // Store is the embedded durable record store: one bbolt file, exclusively
@@ -74,6 +79,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MaxBatchDelay <= 0 {
 		opts.MaxBatchDelay = defaultMaxBatchDelay
 	}
+	var cd codec = plainCodec{}
+	if opts.EncryptionKeyFile != "" {
+		key, err := LoadKeyFile(opts.EncryptionKeyFile)
+		if err == nil {
+			cd, err = newSealCodec(jsonCodec{}, key)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("opening state store: %w", err)
+		}
+	}
 	if err := ensureDir(dir); err != nil {
 		return nil, fmt.Errorf("opening state store: %w", err)
 	}
@@ -90,7 +105,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	db.NoSync = false // every commit is fsync'd; this is the point of the store
 	db.MaxBatchDelay = opts.MaxBatchDelay
 
-	s := &Store{dir: dir, path: path, codec: jsonCodec{}, db: db}
+	s := &Store{dir: dir, path: path, codec: cd, db: db}
 	if err := s.prepare(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening state store %s: %w", path, err)
