@@ -101,11 +101,11 @@ func BuildCredentials(cfg *config.Config) ([]scheduler.Credential, error) {
 
 func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential, error) {
 	var errs []error
-	envfiles := map[string]*envfile.File{}
+	shared := newBuildCache(cfg)
 	var out []scheduler.Credential
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
-		c, err := buildCredential(cr, envfiles, hw)
+		c, err := buildCredential(cr, shared, hw)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("credential %q: %w", cr.Name, err))
 			continue
@@ -115,8 +115,12 @@ func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential
 	return out, errors.Join(errs...)
 }
 
-func buildCredential(cr *config.Credential, envfiles map[string]*envfile.File, hw hookWiring) (scheduler.Credential, error) {
-	src, err := grants.New(cr.GrantsConfig())
+func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (scheduler.Credential, error) {
+	gc := cr.GrantsConfig()
+	if gc.HTTPClient == nil {
+		gc.HTTPClient = shared.http // one connection pool for all credentials
+	}
+	src, err := grants.New(gc)
 	if err != nil {
 		return scheduler.Credential{}, err
 	}
@@ -136,7 +140,7 @@ func buildCredential(cr *config.Credential, envfiles map[string]*envfile.File, h
 	}
 	var errs []error
 	for j, sc := range cr.Sinks {
-		sk, err := buildSink(cr.Name, sc, envfiles, hw)
+		sk, err := buildSink(cr.Name, sc, shared, hw)
 		if err == nil {
 			sk, err = wrapHook(sk, sc, hw)
 		}
@@ -149,25 +153,25 @@ func buildCredential(cr *config.Credential, envfiles map[string]*envfile.File, h
 	return c, errors.Join(errs...)
 }
 
-func buildSink(cred string, sc config.Sink, envfiles map[string]*envfile.File, hw hookWiring) (scheduler.Sink, error) {
+func buildSink(cred string, sc config.Sink, shared *buildCache, hw hookWiring) (scheduler.Sink, error) {
 	mode, err := sc.FileMode()
 	if err != nil {
 		return nil, err
 	}
 	switch sc.Type {
 	case "file":
-		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode})
+		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode, CheckDir: shared.checkDir})
 	case "envfile":
 		abs, err := filepath.Abs(sc.Path)
 		if err != nil {
 			return nil, err
 		}
-		f, ok := envfiles[abs]
+		f, ok := shared.files[abs]
 		if !ok {
 			if f, err = envfile.Open(abs, mode); err != nil {
 				return nil, err
 			}
-			envfiles[abs] = f
+			shared.files[abs] = f
 		}
 		return f.Sink(sc.Var)
 	case "vault":

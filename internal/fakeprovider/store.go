@@ -219,12 +219,13 @@ func (p *Provider) accessResponseLocked(clientID, familyID, scope string) *token
 	if p.jwt {
 		tok = jwtToken(clientID, scope, now, exp)
 	}
-	if len(p.st.Access) >= maxAccessTokens {
+	if len(p.st.Access) >= max(maxAccessTokens, 2*p.swept) {
 		for k, at := range p.st.Access {
 			if !now.Before(at.ExpiresAt) {
 				delete(p.st.Access, k)
 			}
 		}
+		p.swept = len(p.st.Access)
 	}
 	p.st.Access[tok] = &accessToken{ClientID: clientID, Family: familyID, Scope: scope, ExpiresAt: exp}
 	p.dirty = true

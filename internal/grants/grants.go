@@ -140,11 +140,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, url: u, introspect: iu, http: cfg.HTTPClient, now: cfg.Now}
 	if c.http == nil {
-		c.http = &http.Client{
-			Timeout:       defaultTimeout,
-			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		c.http = NewHTTPClient(0)
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -22,7 +22,7 @@ type job struct {
 	pending *state.Record // answered refresh not yet on disk (jobSave)
 	behind  []int         // sink indexes to write (jobSinks)
 	forced  bool
-	unknown bool // the last attempt's outcome is unknown (intent found, or no answer)
+	unknown bool      // the last attempt's outcome is unknown (intent found, or no answer)
 	planned time.Time // when the timer item was due (for the lateness log field)
 }
 

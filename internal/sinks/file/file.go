@@ -37,6 +37,10 @@ type Options struct {
 	Path   string      // file to write; its directory must exist
 	Format string      // FormatRaw (default when empty) or FormatJSON
 	Mode   fs.FileMode // permission bits; 0 means DefaultMode (0600)
+	// CheckDir, if set, replaces atomicfile.CheckDirWritable as New's
+	// start-up check of the directory: a daemon with thousands of sinks in
+	// one directory passes a memoized check so it probes each directory once.
+	CheckDir func(dir string) error
 }
 
 // Sink writes access tokens to one file. It is safe for concurrent use;
@@ -69,7 +73,11 @@ func New(opts Options) (*Sink, error) {
 	if mode&^fs.ModePerm != 0 {
 		return nil, fmt.Errorf("file sink %s: mode %v has bits other than permissions", path, opts.Mode)
 	}
-	if err := atomicfile.CheckDirWritable(filepath.Dir(path)); err != nil {
+	check := opts.CheckDir
+	if check == nil {
+		check = atomicfile.CheckDirWritable
+	}
+	if err := check(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("file sink %s: %w", path, err)
 	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {

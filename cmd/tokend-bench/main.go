@@ -1,0 +1,70 @@
+// Command tokend-bench measures tokend at scale against a local strict fake
+// provider and prints one table (see docs/performance.md):
+//
+//	go run ./cmd/tokend-bench [-quick] [-n 10000] [-tokend PATH]
+//
+// Without -tokend the daemon child is this binary re-executed in daemon mode
+// (internal/bench.RunDaemon: the same internal/daemon as `tokend run`).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/tokend/tokend/internal/bench"
+)
+
+func main() {
+	if os.Getenv(bench.DaemonEnv) != "" && len(os.Args) > 1 && os.Args[1] == "daemon" {
+		os.Exit(bench.RunDaemon(os.Args[2:], os.Stderr))
+	}
+	os.Exit(run())
+}
+
+func run() int {
+	quick := flag.Bool("quick", false, "small, fast run (1,000 credentials, 5 s idle, 30 s timeliness)")
+	n := flag.Int("n", 10000, "credentials for footprint and burst")
+	small := flag.Int("small", 1000, "second footprint run for the per-credential slope (0: skip)")
+	conc := flag.Int("concurrency", 16, "tokend max_concurrent and baseline workers")
+	idle := flag.Duration("idle", 60*time.Second, "idle window for CPU")
+	timelyN := flag.Int("timely-n", 1000, "credentials in the timeliness phase (0: skip)")
+	timelyFor := flag.Duration("timely-for", 3*time.Minute, "length of the timeliness phase")
+	dir := flag.String("dir", "", "scratch directory on the disk under test (default: a new temp dir, removed after)")
+	tokend := flag.String("tokend", "", "tokend binary to run as `tokend run` (default: this binary in daemon mode)")
+	flag.Parse()
+	if *quick {
+		*n, *small, *idle, *timelyN, *timelyFor = 1000, 100, 5*time.Second, 200, 30*time.Second
+	}
+	d := *dir
+	if d == "" {
+		var err error
+		if d, err = os.MkdirTemp("", "tokend-bench-"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(d)
+	}
+	daemon := []string{*tokend, "run"}
+	if *tokend == "" {
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		daemon = []string{self, "daemon"}
+	}
+	start := time.Now()
+	r, err := bench.Run(bench.Options{Daemon: daemon, Dir: d, N: *n, SmallN: *small, MaxConcurrent: *conc,
+		Idle: *idle, TimelyN: *timelyN, TimelyFor: *timelyFor, MinTTL: 20 * time.Second, MaxTTL: 60 * time.Second,
+		Progress: func(f string, a ...any) {
+			fmt.Fprintf(os.Stderr, "[%5.0fs] "+f+"\n", append([]any{time.Since(start).Seconds()}, a...)...)
+		}})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "tokend-bench: %v\n", err)
+		return 1
+	}
+	r.Print(os.Stdout)
+	return 0
+}

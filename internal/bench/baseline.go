@@ -1,0 +1,77 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// baseline does n refreshes the naive way: golang.org/x/oauth2 plus
+// os.WriteFile, no fsync and no state, with `workers` goroutines (the same
+// concurrency tokend gets). It returns refreshes per second.
+func baseline(dir string, n, workers int) (float64, error) {
+	prov, err := newProvider(time.Hour)
+	if err != nil {
+		return 0, err
+	}
+	defer prov.p.Close()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
+	rts := make([]string, n)
+	for i := range rts {
+		rts[i] = prov.p.IssueRefreshToken("app", "read")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = workers // keep-alive for every worker: the strongest naive baseline
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr})
+	oc := &oauth2.Config{ClientID: "app", ClientSecret: "app-secret",
+		Endpoint: oauth2.Endpoint{TokenURL: prov.base + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	jobs := make(chan int)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				tok, err := oc.TokenSource(ctx, &oauth2.Token{RefreshToken: rts[i], Expiry: time.Now().Add(-time.Second)}).Token()
+				if err == nil {
+					err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%06d.token", i)), []byte(tok.AccessToken), 0o600)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		select {
+		case jobs <- i:
+		case err := <-errs:
+			close(jobs)
+			wg.Wait()
+			return 0, fmt.Errorf("baseline: %w", err)
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	el := time.Since(start)
+	select {
+	case err := <-errs:
+		return 0, fmt.Errorf("baseline: %w", err)
+	default:
+	}
+	if st := prov.p.Stats(); st.Refreshes != n || st.Reuses != 0 {
+		return 0, fmt.Errorf("baseline: %d refreshes, %d reuses; want %d and 0", st.Refreshes, st.Reuses, n)
+	}
+	return float64(n) / el.Seconds(), nil
+}

@@ -1,0 +1,217 @@
+// Package bench measures tokend at scale against a strict fake provider on
+// 127.0.0.1: footprint and start-up of a daemon child process holding N
+// credentials, a burst of N durable rotations against a naive x/oauth2 +
+// os.WriteFile baseline, and the timeliness of staggered refreshes. It is
+// driven by cmd/tokend-bench and by a smoke test in the default test run.
+package bench
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Options sizes a run. Zero values are not defaulted: cmd/tokend-bench sets
+// them from flags.
+type Options struct {
+	// Daemon is the command that runs the daemon; the bench appends
+	// "--config FILE --log-level info" and sets DaemonEnv=1 in its
+	// environment. E.g. {"/usr/bin/tokend", "run"}, or {os.Args[0]} for a
+	// binary that calls RunDaemon when DaemonEnv is set.
+	Daemon        []string
+	Dir           string        // scratch directory (state, sinks, seeds); should be on the disk under test
+	N             int           // credentials for footprint and burst
+	SmallN        int           // second, smaller footprint run for the per-credential slope; 0 skips it
+	MaxConcurrent int           // tokend [scheduler] max_concurrent and the baseline's worker count
+	Idle          time.Duration // idle window for CPU
+	TimelyN       int           // credentials in the timeliness phase; 0 skips it
+	TimelyFor     time.Duration // how long the timeliness phase runs after the first refreshes
+	MinTTL        time.Duration // timeliness access-token lifetimes are spread over [MinTTL, MaxTTL]
+	MaxTTL        time.Duration
+	Progress      func(format string, args ...any) // optional progress lines
+}
+
+// Footprint is one daemon holding N stored credentials.
+type Footprint struct {
+	N        int
+	Burst    time.Duration // first to last durable rotation when all N were due at once
+	BurstRPS float64       // durable rotations per second
+	BurstCPU time.Duration // daemon CPU time (user+system) from exec to the end of the burst
+	Startup  time.Duration // exec to /readyz 200 with N stored credentials
+	RSS      int64         // bytes, after start-up has settled
+	IdleCPU  float64       // fraction of one core over the idle window
+}
+
+// Result is one run.
+type Result struct {
+	Opts        Options
+	Big, Small  *Footprint // Small nil without SmallN
+	BaselineRPS float64
+	Reuses      int // refresh tokens presented twice, over every phase (must be 0)
+	BadSinks    int // sink files with a missing, expired or inactive token at the end of a phase
+	Late        []time.Duration
+	Expired     int // sink observations of an expired or inactive token during timeliness
+	Checks      int // sink observations made during timeliness
+	Refreshes   int // scheduled refreshes seen in the timeliness phase
+}
+
+// Run performs the phases in order: baseline, footprint(SmallN),
+// footprint(N), timeliness.
+func Run(o Options) (*Result, error) {
+	if len(o.Daemon) == 0 || o.N <= 0 || o.MaxConcurrent <= 0 {
+		return nil, fmt.Errorf("bench: Daemon, N and MaxConcurrent are required")
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, ...any) {}
+	}
+	r := &Result{Opts: o}
+	var err error
+	o.Progress("baseline: %d x/oauth2 refreshes + os.WriteFile, %d workers", o.N, o.MaxConcurrent)
+	if r.BaselineRPS, err = baseline(filepath.Join(o.Dir, "baseline"), o.N, o.MaxConcurrent); err != nil {
+		return nil, err
+	}
+	if o.SmallN > 0 {
+		if r.Small, err = r.footprint(o.SmallN, "small"); err != nil {
+			return nil, err
+		}
+	}
+	if r.Big, err = r.footprint(o.N, "big"); err != nil {
+		return nil, err
+	}
+	if o.TimelyN > 0 {
+		if err := r.timeliness(); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// footprint seeds n credentials, lets the daemon rotate them all at once
+// (the burst), restarts it with n stored credentials and measures start-up,
+// RSS and idle CPU.
+func (r *Result) footprint(n int, tag string) (*Footprint, error) {
+	o := r.Opts
+	prov, err := newProvider(24 * time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	defer prov.p.Close()
+	s, err := writeSetup(filepath.Join(o.Dir, tag), n, o.MaxConcurrent, []*provider{prov})
+	if err != nil {
+		return nil, err
+	}
+	f := &Footprint{N: n}
+	o.Progress("burst: %d credentials due at once", n)
+	c, err := startChild(o.Daemon, s.config, 2)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitRefreshed(n, 10*time.Minute); err != nil {
+		_ = c.stop()
+		return nil, fmt.Errorf("burst: %w", err)
+	}
+	if f.BurstCPU, err = cpuTime(c.cmd.Process.Pid); err != nil {
+		_ = c.stop()
+		return nil, err
+	}
+	_, schedAt, lastAt := c.counts()
+	f.Burst = lastAt.Sub(schedAt)
+	f.BurstRPS = float64(n) / f.Burst.Seconds()
+	if err := c.stop(); err != nil {
+		return nil, fmt.Errorf("stopping after the burst: %w", err)
+	}
+
+	o.Progress("start-up with %d stored credentials, then %s idle", n, o.Idle)
+	if c, err = startChild(o.Daemon, s.config, 2); err != nil {
+		return nil, err
+	}
+	defer func() { _ = c.stop() }()
+	if f.Startup, err = c.waitReady(s.status, time.Minute); err != nil {
+		return nil, fmt.Errorf("start-up: %w", err)
+	}
+	pid := c.cmd.Process.Pid
+	settle(pid, time.Minute)
+	if f.RSS, err = rss(pid); err != nil {
+		return nil, err
+	}
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	time.Sleep(o.Idle)
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return nil, err
+	}
+	f.IdleCPU = (cpu1 - cpu0).Seconds() / time.Since(t0).Seconds()
+	if got, _, _ := c.counts(); got != 0 {
+		return nil, fmt.Errorf("the restarted daemon refreshed %d long-lived tokens", got)
+	}
+	if err := c.stop(); err != nil {
+		return nil, fmt.Errorf("stopping after idle: %w", err)
+	}
+	bad, first := s.checkSinks()
+	r.BadSinks += bad
+	if bad > 0 {
+		o.Progress("%d bad sinks, first: %v", bad, first)
+	}
+	st := prov.p.Stats()
+	r.Reuses += st.Reuses
+	if st.Refreshes != n {
+		return nil, fmt.Errorf("provider saw %d refreshes; want %d", st.Refreshes, n)
+	}
+	return f, nil
+}
+
+// timeliness runs TimelyN credentials with lifetimes spread over
+// [MinTTL, MaxTTL] for TimelyFor, checking every sink twice a second.
+func (r *Result) timeliness() error {
+	o := r.Opts
+	const buckets = 5
+	var provs []*provider
+	for i := 0; i < buckets; i++ {
+		ttl := o.MinTTL + time.Duration(i)*(o.MaxTTL-o.MinTTL)/(buckets-1)
+		p, err := newProvider(ttl)
+		if err != nil {
+			return err
+		}
+		defer p.p.Close()
+		provs = append(provs, p)
+	}
+	s, err := writeSetup(filepath.Join(o.Dir, "timely"), o.TimelyN, o.MaxConcurrent, provs)
+	if err != nil {
+		return err
+	}
+	o.Progress("timeliness: %d credentials, lifetimes %s-%s, for %s", o.TimelyN, o.MinTTL, o.MaxTTL, o.TimelyFor)
+	c, err := startChild(o.Daemon, s.config, 2) // generation 1 is the seed refresh at start-up
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.stop() }()
+	if err := c.waitRefreshed(o.TimelyN, 5*time.Minute); err != nil {
+		return fmt.Errorf("timeliness start: %w", err)
+	}
+	end := time.Now().Add(o.TimelyFor)
+	for time.Now().Before(end) {
+		bad, first := s.checkSinks()
+		r.Checks += len(s.sinks)
+		r.Expired += bad
+		if bad > 0 {
+			o.Progress("expired or inactive token in a sink: %v", first)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err := c.stop(); err != nil {
+		return fmt.Errorf("stopping after timeliness: %w", err)
+	}
+	c.mu.Lock()
+	r.Late = slices.Clone(c.late)
+	r.Refreshes = len(c.late)
+	c.mu.Unlock()
+	for _, p := range provs {
+		r.Reuses += p.p.Stats().Reuses
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary serve as the daemon child: the bench starts
+// os.Args[0] with DaemonEnv set.
+func TestMain(m *testing.M) {
+	if os.Getenv(DaemonEnv) != "" && len(os.Args) > 1 && os.Args[1] == "daemon" {
+		os.Exit(RunDaemon(os.Args[2:], os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmoke runs every phase of the benchmark in a tiny configuration and
+// checks that its outputs are sane: all rotations happened with no
+// refresh-token reuse, every sink holds a token the provider considers
+// active, no sink was seen holding an expired token, refreshes were
+// observed with their lateness, and the table has every row.
+func TestSmoke(t *testing.T) {
+	r, err := Run(Options{
+		Daemon: []string{os.Args[0], "daemon"}, Dir: t.TempDir(),
+		N: 200, SmallN: 50, MaxConcurrent: 16, Idle: 500 * time.Millisecond,
+		TimelyN: 40, TimelyFor: 4 * time.Second, MinTTL: 3 * time.Second, MaxTTL: 5 * time.Second,
+		Progress: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Reuses != 0 || r.BadSinks != 0 || r.Expired != 0 {
+		t.Fatalf("reuses %d, bad sinks %d, expired seen %d; want 0", r.Reuses, r.BadSinks, r.Expired)
+	}
+	if r.Checks == 0 || r.Refreshes == 0 || len(r.Late) != r.Refreshes {
+		t.Fatalf("timeliness saw %d sink reads and %d scheduled refreshes (%d lateness values); want some", r.Checks, r.Refreshes, len(r.Late))
+	}
+	for _, f := range []*Footprint{r.Big, r.Small} {
+		if f.BurstRPS <= 0 || f.Startup <= 0 || f.RSS < 1<<20 || f.IdleCPU < 0 || f.IdleCPU > 2 {
+			t.Fatalf("implausible footprint %+v", *f)
+		}
+	}
+	if r.BaselineRPS <= 0 || r.Ratio() <= 0 {
+		t.Fatalf("baseline %.0f/s ratio %.2f", r.BaselineRPS, r.Ratio())
+	}
+	var b strings.Builder
+	r.Print(&b)
+	for _, want := range []string{"RSS after start-up, 200 credentials", "idle CPU", "start-up, 200 stored", "burst ratio",
+		"memory per credential", "lateness p99", "expired tokens seen in sinks", "refresh-token reuses"} {
+		if !strings.Contains(b.String(), want) {
+			t.Fatalf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	t.Logf("\n%s", b.String())
+}
+
+func TestPercentile(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, ms(i))
+	}
+	for _, c := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, ms(50)}, {99, ms(99)}, {100, ms(100)}, {0, ms(1)}} {
+		if got := Percentile(ds, c.p); got != c.want {
+			t.Errorf("p%.0f = %s; want %s", c.p, got, c.want)
+		}
+	}
+	if Percentile(nil, 99) != 0 {
+		t.Error("percentile of nothing should be 0")
+	}
+}

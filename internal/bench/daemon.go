@@ -1,0 +1,60 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/daemon"
+	"github.com/tokend/tokend/internal/logging"
+	"github.com/tokend/tokend/internal/scheduler"
+)
+
+// DaemonEnv is set in the environment of every daemon child the bench starts;
+// a binary that re-executes itself as the daemon (tokend-bench, the smoke
+// test) checks it and calls RunDaemon.
+const DaemonEnv = "TOKEND_BENCH_DAEMON"
+
+// RunDaemon is what `tokend run --config FILE --log-level LEVEL` does, minus
+// endpoint discovery and SIGHUP reload (the generated configs use neither):
+// load the config, resolve secrets, run internal/daemon until SIGTERM or
+// SIGINT. It returns the process exit code.
+func RunDaemon(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "config file")
+	level := fs.String("log-level", "info", "log level")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := logging.New(stderr, *level)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err == nil {
+		err = cfg.ResolveSecrets()
+	}
+	if err != nil {
+		log.Error("invalid config", zap.Error(err))
+		return 1
+	}
+	d, err := daemon.New(cfg, log, scheduler.Options{})
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := d.Run(ctx); err != nil {
+		log.Error("exiting with error", zap.Error(err))
+		return 1
+	}
+	return 0
+}

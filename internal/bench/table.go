@@ -1,0 +1,83 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// Targets of issue 7.
+const (
+	TargetRSS     = 64 << 20
+	TargetIdleCPU = 0.005
+	TargetStartup = time.Second
+	TargetRatio   = 0.9
+	TargetP99     = 250 * time.Millisecond
+)
+
+// Percentile returns the p-th percentile (0..100) of ds, nearest rank; 0 for none.
+func Percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(p/100*float64(len(s))+0.999999) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// Ratio is tokend's burst throughput over the baseline's.
+func (r *Result) Ratio() float64 { return r.Big.BurstRPS / r.BaselineRPS }
+
+// Print writes the result as one table: metric, value, target, verdict.
+func (r *Result) Print(w io.Writer) {
+	o := r.Opts
+	ok := func(b bool) string {
+		if b {
+			return "ok"
+		}
+		return "MISSED"
+	}
+	row := func(metric, value, target, verdict string) {
+		fmt.Fprintf(w, "| %-44s | %-22s | %-10s | %-6s |\n", metric, value, target, verdict)
+	}
+	fmt.Fprintf(w, "| %-44s | %-22s | %-10s | %-6s |\n", "metric", "value", "target", "")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|\n", dashes(46), dashes(24), dashes(12), dashes(8))
+	b := r.Big
+	row(fmt.Sprintf("RSS after start-up, %d credentials", b.N), mib(b.RSS), "< 64 MiB", ok(b.RSS < TargetRSS))
+	row(fmt.Sprintf("idle CPU over %s", o.Idle), fmt.Sprintf("%.3f%% of a core", 100*b.IdleCPU), "< 0.5%", ok(b.IdleCPU < TargetIdleCPU))
+	row(fmt.Sprintf("start-up, %d stored (exec to /readyz)", b.N), ms(b.Startup), "< 1 s", ok(b.Startup < TargetStartup))
+	row(fmt.Sprintf("burst: tokend durable rotations/s (%d)", b.N), fmt.Sprintf("%.0f/s", b.BurstRPS), "", "")
+	row("burst: daemon CPU per 1,000 rotations", fmt.Sprintf("%.2f core-s", b.BurstCPU.Seconds()*1000/float64(b.N)), "", "")
+	row(fmt.Sprintf("burst: baseline refreshes/s (%d workers)", o.MaxConcurrent), fmt.Sprintf("%.0f/s", r.BaselineRPS), "", "")
+	row("burst ratio tokend/baseline", fmt.Sprintf("%.2f", r.Ratio()), ">= 0.9", ok(r.Ratio() >= TargetRatio))
+	if s := r.Small; s != nil {
+		row(fmt.Sprintf("RSS after start-up, %d credentials", s.N), mib(s.RSS), "", "")
+		row(fmt.Sprintf("start-up, %d stored", s.N), ms(s.Startup), "", "")
+		row(fmt.Sprintf("burst rotations/s (%d)", s.N), fmt.Sprintf("%.0f/s", s.BurstRPS), "", "")
+		slope := float64(b.RSS-s.RSS) / float64(b.N-s.N)
+		row("memory per credential (RSS slope)", fmt.Sprintf("%.1f KiB", slope/1024), "", "")
+	}
+	if o.TimelyN > 0 {
+		p99 := Percentile(r.Late, 99)
+		row(fmt.Sprintf("lateness p50 (%d refreshes, %d creds)", r.Refreshes, o.TimelyN), ms(Percentile(r.Late, 50)), "", "")
+		row("lateness p99", ms(p99), "< 250 ms", ok(p99 < TargetP99 && r.Refreshes > 0))
+		row("lateness max", ms(Percentile(r.Late, 100)), "", "")
+		row(fmt.Sprintf("expired tokens seen in sinks (%d reads)", r.Checks), fmt.Sprint(r.Expired), "0", ok(r.Expired == 0))
+	}
+	row("refresh-token reuses at the provider", fmt.Sprint(r.Reuses), "0", ok(r.Reuses == 0))
+	row("bad sink files after each phase", fmt.Sprint(r.BadSinks), "0", ok(r.BadSinks == 0))
+}
+
+func dashes(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = '-'
+	}
+	return string(b)
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
