@@ -62,16 +62,16 @@ func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
 		return fmt.Errorf("writing %s: replacing file: %w", path, err)
 	}
 	renamed = true
-	if err := syncDir(dir); err != nil {
+	if err := SyncDir(dir); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
 }
 
-// syncDir fsyncs a directory so that a rename in it survives a crash. Without
-// it a crash can bring back the previous file, e.g. a refresh token the
-// provider has already revoked.
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory so that a rename or a new entry in it survives a
+// crash. Without it a crash can bring back the previous file, e.g. a refresh
+// token the provider has already revoked.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("opening directory %s for fsync: %w", dir, err)

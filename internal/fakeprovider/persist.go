@@ -8,7 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/tokend/tokend/internal/atomicfile"
 )
 
 // stateVersion is the format of the state file; New refuses other versions.
@@ -107,49 +108,8 @@ func (p *Provider) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("encoding fake provider state: %w", err)
 	}
-	if err := writeFileDurable(p.path, data); err != nil {
+	if err := atomicfile.WriteFile(p.path, data, 0o600); err != nil {
 		return fmt.Errorf("saving fake provider state %q: %w", p.path, err)
 	}
 	return nil
-}
-
-// writeFileDurable replaces path with data so that after a crash the file
-// holds either the old or the new content: temp file in the same directory,
-// mode 0600, write, fsync, close, rename, fsync the directory. The temp file
-// is removed on any error.
-func writeFileDurable(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// The rename is durable only once the directory entry is.
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = d.Close() }()
-	return d.Sync()
 }

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/tokend/tokend/internal/atomicfile"
 )
 
 // ensureDir makes sure dir exists and is a directory. Directories it creates
@@ -46,25 +48,9 @@ func ensureDir(dir string) error {
 	}
 	// Outermost last: a child's entry is synced before its parent's.
 	for _, p := range created {
-		if err := syncDir(filepath.Dir(p)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(p)); err != nil {
 			return fmt.Errorf("creating state directory: %w", err)
 		}
-	}
-	return nil
-}
-
-// syncDir fsyncs a directory so that entries created in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close()
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
-	}
-	if err := d.Close(); err != nil {
-		return fmt.Errorf("syncing directory %s: %w", dir, err)
 	}
 	return nil
 }

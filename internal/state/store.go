@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tokend/tokend/internal/atomicfile"
 )
 
 // ErrLocked means another process holds the store.
@@ -127,7 +129,7 @@ func (s *Store) prepare() error {
 	}
 	// bbolt fsyncs the file it creates but not the directory entry; without
 	// this a power cut right after the first start could lose the whole file.
-	if err := syncDir(s.dir); err != nil {
+	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return err
 	}
 	return s.db.Update(func(tx *bolt.Tx) error {
