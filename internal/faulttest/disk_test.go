@@ -231,3 +231,68 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSinkOnFullFilesystem puts the sink directory on a real 64 KiB tmpfs and
+// fills it: the write fails with ENOSPC (no flaky wrapper), the rotation is
+// still committed, the old token stays readable in the sink, and once space
+// is freed the retry delivers the new token without another refresh.
+func TestSinkOnFullFilesystem(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test mounts a tmpfs and needs root (CI and the project's machines run as root)")
+	}
+	p, url := strictProvider(t)
+	rt := p.IssueRefreshToken("fm-client", "")
+	r := newRig(t, url, nil, nil, rt)
+	dir := filepath.Dir(r.sinkPath)
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tokend-full", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a tmpfs on %s: %v: %s", dir, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	if err := os.WriteFile(r.sinkPath, []byte(goodAT), 0o600); err != nil { // the last good token, on the small fs
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for { // fill every block
+		if _, err := f.Write(make([]byte, 4096)); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("filling the tmpfs: %v", err)
+			}
+			break
+		}
+	}
+	_ = f.Close()
+	if err := r.sched.RefreshNow(credName); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rotation to be committed", func() bool {
+		rec, err := r.store.Load(t.Context(), credName)
+		return err == nil && rec.Generation == 2
+	})
+	waitFor(t, "an ENOSPC sink error naming the credential", func() bool {
+		for _, e := range r.logs.All() {
+			if e.ContextMap()["credential"] == credName && strings.Contains(e.Message, "sink write failed") &&
+				strings.Contains(e.ContextMap()["error"].(string), "no space left") {
+				return true
+			}
+		}
+		return false
+	})
+	if got := r.sink(); got != goodAT {
+		t.Fatalf("the sink lost the last good token while the disk was full")
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := r.store.Load(t.Context(), credName)
+	waitFor(t, "the sink retry to deliver the new token", func() bool { return r.sink() == rec.AccessToken.Reveal() })
+	if st := p.Stats(); st.Refreshes != 1 || st.Reuses != 0 {
+		t.Fatalf("provider stats %+v: a full sink disk must not cause another refresh", st)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temp files left behind on the full filesystem: %d entries", len(entries))
+	}
+}
