@@ -18,6 +18,7 @@ import (
 
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
 
 // testClock is the fake provider's clock.
@@ -96,7 +97,7 @@ func startAuthorizeCmd(t *testing.T, args ...string) *authorizeRun {
 	t.Helper()
 	pr, pw := io.Pipe()
 	r := &authorizeRun{stdout: bufio.NewReader(pr), stderr: &bytes.Buffer{}, code: make(chan int, 1)}
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	go func() {
 		code := runAuthorize(args, strings.NewReader(""), pw, stderr)
 		_ = pw.Close()

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,25 +16,8 @@ import (
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
-
-// lockedBuffer collects a child's stderr safely.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -117,7 +99,7 @@ refresh_token_file = %[4]q
 		t.Fatal(err)
 	}
 
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, "run", "--config", cfgFn)
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/sinks/envfile"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
 
 // e2e is a real daemon (bbolt store, file and env-file sinks) against the
@@ -92,7 +93,7 @@ func write(t *testing.T, path, s string) {
 	}
 }
 
-func (e *e2e) start(t *testing.T) (*Daemon, *syncBuffer, func()) {
+func (e *e2e) start(t *testing.T) (*Daemon, *syncbuf.Buffer, func()) {
 	t.Helper()
 	cfg, err := config.Load(e.cfgFn)
 	if err != nil {
@@ -101,7 +102,7 @@ func (e *e2e) start(t *testing.T) (*Daemon, *syncBuffer, func()) {
 	if err := cfg.ResolveSecrets(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log, _ := logging.New(logs, "debug")
 	d, err := New(cfg, log, scheduler.Options{})
 	if err != nil {
@@ -209,7 +210,7 @@ func TestSecondDaemonRefusesSameStateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = cfg.ResolveSecrets()
-	log, _ := logging.New(&syncBuffer{}, "info")
+	log, _ := logging.New(&syncbuf.Buffer{}, "info")
 	_, err = New(cfg, log, scheduler.Options{})
 	if err == nil || !strings.Contains(err.Error(), "in use by another tokend") {
 		t.Fatalf("second daemon: %v", err)
@@ -223,7 +224,7 @@ func TestMissingSinkDirectoryFailsAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Credentials[0].Sinks[0].Path = filepath.Join(e.dir, "nope", "app.json")
-	log, _ := logging.New(&syncBuffer{}, "info")
+	log, _ := logging.New(&syncbuf.Buffer{}, "info")
 	_, err = New(cfg, log, scheduler.Options{})
 	if err == nil || !strings.Contains(err.Error(), `credential "app"`) || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("missing sink dir: %v", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
+	"github.com/tokend/tokend/internal/syncbuf"
 	"github.com/tokend/tokend/internal/vaulttest"
 )
 
@@ -105,7 +106,7 @@ shutdown_grace = "5s"
 		if err := cfg.ResolveSecrets(); err != nil {
 			t.Fatal(err)
 		}
-		log, _ := logging.New(&syncBuffer{}, "info")
+		log, _ := logging.New(&syncbuf.Buffer{}, "info")
 		cnt := &refreshCounter{}
 		d, err := New(cfg, log, scheduler.Options{Observer: cnt, MinInterval: 100 * time.Millisecond, ClaimTTL: 30 * time.Second})
 		if err != nil {

@@ -1,38 +1,20 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/sinks/envfile"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDemoRotatesAtomicallyAndResumes runs the demo with 3-second tokens,
 // reads its sinks continuously (every read must be a complete file), then
@@ -40,7 +22,7 @@ func (l *lockedBuffer) String() string {
 func TestDemoRotatesAtomicallyAndResumes(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{Dir: dir, AccessTTL: 3 * time.Second, StatusEvery: 500 * time.Millisecond}
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, opts, zap.NewNop(), out) }()
@@ -77,7 +59,7 @@ func TestDemoRotatesAtomicallyAndResumes(t *testing.T) {
 	}
 
 	// Second run: resumes from the stored refresh token.
-	out2 := &lockedBuffer{}
+	out2 := &syncbuf.Buffer{}
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() { done <- Run(ctx, opts, zap.NewNop(), out2) }()
 	time.Sleep(4 * time.Second)

@@ -12,13 +12,14 @@ import (
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/status"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
 
 // TestDemoServesStatus checks that the demo prints its status URL and that
 // `tokend status --config tokend-demo/tokend.toml` would find it.
 func TestDemoServesStatus(t *testing.T) {
 	dir := t.TempDir()
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -16,6 +16,7 @@ import (
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
 
 // TestEncryptedStateThroughDaemon runs a daemon with [state]
@@ -66,7 +67,7 @@ refresh_token_file = %[4]q
 	if err := cfg.ResolveSecrets(); err != nil {
 		t.Fatal(err)
 	}
-	log, _ := logging.New(&lockedBuf{}, "info")
+	log, _ := logging.New(&syncbuf.Buffer{}, "info")
 	d, err := daemon.New(cfg, log, scheduler.Options{})
 	if err != nil {
 		t.Fatal(err)

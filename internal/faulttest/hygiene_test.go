@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/status"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
 
 // Other hygiene checks live next to their code and are not repeated here:
@@ -60,23 +60,6 @@ func (h *harvester) tokens() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return append([]string(nil), h.seen...)
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestNoSecretInLogsStatusOrMetrics runs a daemon at debug level through
@@ -163,7 +146,7 @@ refresh_token_file = %[9]q
 	if err := cfg.ResolveSecrets(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuf{}
+	logs := &syncbuf.Buffer{}
 	log, err := logging.New(logs, "debug")
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package peertest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
 
 // fositeServer is fosite's token endpoint (password and refresh_token
@@ -106,14 +106,6 @@ func (c *counter) RefreshFinished(_ string, _ time.Duration, err error) {
 func (c *counter) SinkWritten(string, string, error)        {}
 func (c *counter) StatusChanged(scheduler.CredentialStatus) {}
 
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // TestFositeRotationsAndRestart: tokend keeps a fosite-issued refresh token
 // alive through many rotations and a restart without fosite ever detecting a
 // reuse (which would revoke the family and fail every later refresh). Then a
@@ -147,7 +139,7 @@ refresh_token_file = %q
 	if err := os.WriteFile(cfgPath, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuf{}
+	logs := &syncbuf.Buffer{}
 	run := func(until func(*counter) bool, what string) *counter {
 		t.Helper()
 		cfg, err := config.Load(cfgPath)

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
 
 // memStore is an in-memory Store with failure injection.
@@ -186,25 +186,7 @@ func (r *recSink) last() sinks.Token {
 	return r.writes[len(r.writes)-1]
 }
 
-// logBuffer is a debug-level JSON logger whose output tests can scan.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func newLogger(w *logBuffer) *zap.Logger {
+func newLogger(w *syncbuf.Buffer) *zap.Logger {
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), zap.DebugLevel))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/syncbuf"
 )
 
 // harness runs a scheduler inside a synctest bubble.
@@ -19,14 +20,14 @@ type harness struct {
 	store  *memStore
 	src    *strictSource
 	sink   *recSink
-	logs   *logBuffer
+	logs   *syncbuf.Buffer
 	s      *Scheduler
 	cancel context.CancelFunc
 	done   chan error
 }
 
 func newHarness(t *testing.T, ttl time.Duration, mutate func(*Credential, *Options)) *harness {
-	h := &harness{t: t, store: newMemStore(), src: newStrictSource(ttl, "rt-0-secretvalue"), logs: &logBuffer{}}
+	h := &harness{t: t, store: newMemStore(), src: newStrictSource(ttl, "rt-0-secretvalue"), logs: &syncbuf.Buffer{}}
 	h.sink = &recSink{name: "a", store: h.store, t: t}
 	c := Credential{Name: "cred", Grant: grants.GrantRefreshToken, Source: h.src, Sinks: []Sink{h.sink}, Seed: seed("rt-0-secretvalue")}
 	o := Options{Store: h.store, Logger: newLogger(h.logs), Rand: func() float64 { return 0.5 }}
