@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -20,6 +22,14 @@ import (
 // a binary that re-executes itself as the daemon (tokend-bench, the smoke
 // test) checks it and calls RunDaemon.
 const DaemonEnv = "TOKEND_BENCH_DAEMON"
+
+// CPUProfileEnv and HeapProfileEnv, when set in the bench's environment, make
+// each daemon child write a CPU profile for its whole life, and a heap
+// profile when it stops, to the given path suffixed with ".<pid>".
+const (
+	CPUProfileEnv  = "TOKEND_BENCH_CPUPROFILE"
+	HeapProfileEnv = "TOKEND_BENCH_HEAPPROFILE"
+)
 
 // RunDaemon is what `tokend run --config FILE --log-level LEVEL` does, minus
 // endpoint discovery and SIGHUP reload (the generated configs use neither):
@@ -49,6 +59,21 @@ func RunDaemon(args []string, stderr io.Writer) int {
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return 1
+	}
+	if p := os.Getenv(CPUProfileEnv); p != "" {
+		if f, err := os.Create(fmt.Sprintf("%s.%d", p, os.Getpid())); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	if p := os.Getenv(HeapProfileEnv); p != "" {
+		defer func() {
+			if f, err := os.Create(fmt.Sprintf("%s.%d", p, os.Getpid())); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
