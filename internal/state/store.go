@@ -23,18 +23,14 @@ var errClosed = errors.New("state store is closed")
 // dbFileName is the name of the database file inside the state directory.
 const dbFileName = "tokend.db"
 
-const (
-	defaultLockTimeout   = 200 * time.Millisecond
-	defaultMaxBatchDelay = 2 * time.Millisecond
-)
+const defaultLockTimeout = 200 * time.Millisecond
 
 // bucketName is the bbolt bucket that holds one record per credential name.
 var bucketName = []byte("credentials")
 
 // Options tunes Open. The zero value is the production default.
 type Options struct {
-	LockTimeout   time.Duration // how long Open waits for the file lock; 0 = 200ms
-	MaxBatchDelay time.Duration // bbolt group-commit window; 0 = 2ms
+	LockTimeout time.Duration // how long Open waits for the file lock; 0 = 200ms
 	// EncryptionKeyFile, if set, names a 32-byte key (raw, or 64 hex digits;
 	// see LoadKeyFile): every record is then sealed with AES-256-GCM, so the
 	// database file alone yields no token. Records written before it was set
@@ -48,8 +44,8 @@ type Options struct {
 // Contract: all methods are safe for concurrent use. ctx is checked before any
 // work starts; once a bbolt transaction has begun it runs to completion
 // (bbolt is not cancellable). When Save or Delete returns nil the change has
-// been fsync'd to disk and survives a crash or power cut; concurrent Saves
-// share one commit and one fsync (group commit via bbolt's DB.Batch). Errors
+// been fsync'd to disk and survives a crash or power cut; concurrent Saves and
+// Deletes share one commit and one fsync (group commit, see committer). Errors
 // wrap their cause with the credential name, e.g. `saving state for "x": ...`,
 // and never contain token values. Times come back from Load and List in UTC
 // without a monotonic reading; they are Equal to what was saved.
@@ -57,6 +53,7 @@ type Store struct {
 	dir   string
 	path  string
 	codec codec
+	group *committer
 
 	mu     sync.RWMutex // guards closed against Close racing the other methods
 	closed bool
@@ -77,9 +74,6 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = defaultLockTimeout
-	}
-	if opts.MaxBatchDelay <= 0 {
-		opts.MaxBatchDelay = defaultMaxBatchDelay
 	}
 	var cd codec = plainCodec{}
 	if opts.EncryptionKeyFile != "" {
@@ -105,9 +99,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("opening state store %s: %w", path, err)
 	}
 	db.NoSync = false // every commit is fsync'd; this is the point of the store
-	db.MaxBatchDelay = opts.MaxBatchDelay
 
-	s := &Store{dir: dir, path: path, codec: cd, db: db}
+	s := &Store{dir: dir, path: path, codec: cd, db: db, group: &committer{db: db}}
 	if err := s.prepare(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening state store %s: %w", path, err)
@@ -200,21 +193,14 @@ func (s *Store) save(ctx context.Context, rec Record) error {
 	if len(rec.Credential) > bolt.MaxKeySize {
 		return fmt.Errorf("credential name longer than %d bytes", bolt.MaxKeySize)
 	}
-	// Encode outside the batch so the batch function is a pure, idempotent
-	// Put: bbolt may run it more than once.
+	// Encode before queueing so the commit runs nothing but Puts.
 	data, err := s.codec.encode(rec)
 	if err != nil {
 		return err
 	}
 	key := []byte(rec.Credential)
-	return s.run(ctx, func(db *bolt.DB) error {
-		return db.Batch(func(tx *bolt.Tx) error {
-			b, err := bucket(tx)
-			if err != nil {
-				return err
-			}
-			return b.Put(key, data)
-		})
+	return s.run(ctx, func(*bolt.DB) error {
+		return s.group.do(func(b *bolt.Bucket) error { return b.Put(key, data) })
 	})
 }
 
@@ -259,17 +245,12 @@ func (s *Store) List(ctx context.Context) ([]Record, error) {
 // Delete removes the record for name durably. Removing a record that does not
 // exist is not an error.
 func (s *Store) Delete(ctx context.Context, name string) error {
-	err := s.run(ctx, func(db *bolt.DB) error {
+	err := s.run(ctx, func(*bolt.DB) error {
 		if name == "" {
 			return errors.New("no credential name")
 		}
-		return db.Batch(func(tx *bolt.Tx) error {
-			b, err := bucket(tx)
-			if err != nil {
-				return err
-			}
-			return b.Delete([]byte(name)) // idempotent: a missing key is nil
-		})
+		key := []byte(name)
+		return s.group.do(func(b *bolt.Bucket) error { return b.Delete(key) }) // a missing key is nil
 	})
 	if err != nil {
 		return fmt.Errorf("deleting state for %q: %w", name, err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -211,26 +213,40 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 	}
 }
 
-// TestConcurrentSavesGroupCommit checks that 50 concurrent Saves all land and
-// share one bbolt transaction: with a batch window far longer than the test,
-// only a full batch of all 50 can trigger the commit.
+// TestConcurrentSavesGroupCommit checks that Saves arriving while a commit
+// runs all share the next transaction: the first Save's commit is held open
+// until the other n-1 are queued, and then exactly one more commit carries
+// all of them.
 func TestConcurrentSavesGroupCommit(t *testing.T) {
 	const n = 50
 	dir := t.TempDir()
-	s, err := Open(dir, Options{MaxBatchDelay: time.Minute})
+	s, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.db.MaxBatchSize = n
+	hold, release := make(chan struct{}), make(chan struct{})
+	var sizes []int
+	s.group.beforeCommit = func(k int) { // runs in the leader only: no race on sizes
+		sizes = append(sizes, k)
+		if len(sizes) == 1 {
+			close(hold)
+			<-release
+		}
+	}
 	before := txID(t, s)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			errs <- s.Save(t.Context(), fullRecord(fmt.Sprintf("cred-%02d", i)))
-		})
+	save := func(i int) { errs <- s.Save(t.Context(), fullRecord(fmt.Sprintf("cred-%02d", i))) }
+	wg.Go(func() { save(0) })
+	<-hold // the first commit is running; queue the rest behind it
+	for i := 1; i < n; i++ {
+		wg.Go(func() { save(i) })
 	}
+	for queued(s) < n-1 {
+		runtime.Gosched()
+	}
+	close(release)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -238,8 +254,8 @@ func TestConcurrentSavesGroupCommit(t *testing.T) {
 			t.Fatalf("Save: %v", err)
 		}
 	}
-	if commits := txID(t, s) - before; commits != 1 {
-		t.Errorf("%d concurrent Saves took %d commits, want 1", n, commits)
+	if commits := txID(t, s) - before; commits != 2 || !slices.Equal(sizes, []int{1, n - 1}) {
+		t.Errorf("%d Saves took %d commits of sizes %v, want 2 of [1 %d]", n, commits, sizes, n-1)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -266,6 +282,13 @@ func TestConcurrentSavesGroupCommit(t *testing.T) {
 }
 
 // txID returns the id of the last committed write transaction.
+// queued is how many writes wait for the next group commit.
+func queued(s *Store) int {
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return len(s.group.queue)
+}
+
 func txID(t *testing.T, s *Store) int {
 	t.Helper()
 	var id int
