@@ -24,7 +24,12 @@ import (
 // a previous file's owner and mode are not carried over. An error after the
 // rename (fsyncing the directory) means path already holds data but its
 // durability is not guaranteed.
-func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	return writeFile(path, data, perm, SyncDir)
+}
+
+// writeFile is WriteFile with the directory fsync done by syncDir.
+func writeFile(path string, data []byte, perm fs.FileMode, syncDir func(string) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -62,7 +67,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
 		return fmt.Errorf("writing %s: replacing file: %w", path, err)
 	}
 	renamed = true
-	if err := SyncDir(dir); err != nil {
+	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

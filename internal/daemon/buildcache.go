@@ -12,20 +12,25 @@ import (
 // buildCache is what credentials built from one config share: one env-file
 // per path (all its variables are written through one *envfile.File), one
 // directory check per sink directory (not one probe file per sink: 10,000
-// sinks in one directory took 2 s at start-up), and one HTTP client, so
+// sinks in one directory took 2 s at start-up), one directory-fsync group
+// (file sinks written at once into one directory share its fsync), and one
+// HTTP client, so
 // connections to a provider are pooled across its credentials instead of
 // one transport and idle connection per credential.
 type buildCache struct {
 	files map[string]*envfile.File
 	dirs  map[string]error
 	http  *http.Client
+
+	dirSync *atomicfile.DirSyncer
 }
 
 // newBuildCache sizes the shared connection pool to the scheduler's
 // concurrency: that many refreshes may talk to one provider at once.
 func newBuildCache(cfg *config.Config) *buildCache {
 	return &buildCache{files: map[string]*envfile.File{}, dirs: map[string]error{},
-		http: grants.NewHTTPClient(max(cfg.Scheduler.MaxConcurrent, config.DefaultMaxConcurrent))}
+		http:    grants.NewHTTPClient(max(cfg.Scheduler.MaxConcurrent, config.DefaultMaxConcurrent)),
+		dirSync: atomicfile.NewDirSyncer()}
 }
 
 // checkDir runs atomicfile.CheckDirWritable once per directory. Credentials

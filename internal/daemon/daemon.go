@@ -160,7 +160,7 @@ func buildSink(cred string, sc config.Sink, shared *buildCache, hw hookWiring) (
 	}
 	switch sc.Type {
 	case "file":
-		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode, CheckDir: shared.checkDir})
+		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode, CheckDir: shared.checkDir, DirSync: shared.dirSync})
 	case "envfile":
 		abs, err := filepath.Abs(sc.Path)
 		if err != nil {
