@@ -2,7 +2,9 @@
 // of an environment file, for systemd's EnvironmentFile= and
 // `docker run --env-file`. Several credentials may share one file, each owning
 // one variable; every write rewrites the whole file atomically, so a consumer
-// reading at any moment sees one complete, consistent file.
+// reading at any moment sees one complete, consistent file. Concurrent writes
+// to one file are coalesced (see group.go): when many credentials sharing a
+// file rotate at once, it is rewritten once per batch, not once per variable.
 //
 // The file is tokend's: only managed (registered) variables are written, in
 // sorted order, below a "# written by tokend; do not edit" header. See Encode
@@ -18,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/tokend/tokend/internal/atomicfile"
 	"github.com/tokend/tokend/internal/secret"
@@ -31,18 +34,26 @@ const Header = "# written by tokend; do not edit"
 const DefaultMode fs.FileMode = 0o600
 
 // File is one env-file path shared by the credentials whose sinks name it.
-// It is safe for concurrent use: writes are serialised, and each one writes
-// the latest value of every managed variable.
+// It is safe for concurrent use: writes are serialised, each one writes the
+// latest value of every managed variable, and callers that arrive while a
+// write is in progress share the next one (group commit, see commit).
 type File struct {
 	path string
 	mode fs.FileMode
-	// lock is a one-slot semaphore rather than a mutex so that a writer
-	// waiting for another one's fsync can give up when its ctx ends.
-	lock chan struct{}
-	// The fields below are guarded by lock.
+
+	mu sync.Mutex
+	// The fields below are guarded by mu.
 	existing map[string]string        // values parsed from the file at Open
 	managed  map[string]bool          // registered variable names
 	values   map[string]secret.Secret // current values; managed names only
+	gens     map[string]uint64        // generation of each value set by a Sink
+	writing  *batch                   // the batch whose write is in progress, or nil
+	pending  *batch                   // callers whose values no started write includes, or nil
+	writes   uint64                   // successful file writes since Open
+
+	// beforeWrite, if set (by tests only), runs in the leader after it has
+	// taken its snapshot and released mu, just before the file is written.
+	beforeWrite func()
 }
 
 // Open prepares the env-file at path, written with mode (0 means
@@ -85,10 +96,10 @@ func Open(path string, mode fs.FileMode) (*File, error) {
 	return &File{
 		path:     path,
 		mode:     mode,
-		lock:     make(chan struct{}, 1),
 		existing: existing,
 		managed:  map[string]bool{},
 		values:   map[string]secret.Secret{},
+		gens:     map[string]uint64{},
 	}, nil
 }
 
@@ -103,8 +114,8 @@ func (f *File) Sink(varName string) (*Sink, error) {
 	if !nameRE.MatchString(varName) {
 		return nil, fmt.Errorf("env-file %s: invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", f.path, varName)
 	}
-	f.lock <- struct{}{}
-	defer func() { <-f.lock }()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.managed[varName] {
 		return nil, fmt.Errorf("env-file %s: variable %s is registered twice", f.path, varName)
 	}
@@ -117,12 +128,16 @@ func (f *File) Sink(varName string) (*Sink, error) {
 	return &Sink{file: f, name: varName}, nil
 }
 
-// SetMany sets several managed variables and rewrites the file once. Every
-// name must be registered and every value encodable (see Encode), otherwise
-// nothing changes. It returns ctx.Err() if ctx ends before the write starts,
-// including while waiting for another write to finish. If the write itself
-// fails, the new values are still kept in memory and go out with the next
-// successful write. Errors name the file and variables, never values.
+// SetMany sets several managed variables and returns once a write of the
+// file that includes them has ended (see commit: it may be another caller's
+// write, shared by everyone who set a value meanwhile). Every name must be
+// registered and every value encodable (see Encode), otherwise nothing
+// changes. If ctx has already ended nothing changes and ctx.Err() is returned;
+// if it ends while waiting for a write, ctx.Err() is returned but the values
+// stay set and go out with the next write. If the write fails, the values are
+// likewise kept in memory for the next successful write. SetMany carries no
+// generations (see Sink.Write). Errors name the file and variables, never
+// values.
 func (f *File) SetMany(ctx context.Context, values map[string]secret.Secret) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -135,21 +150,17 @@ func (f *File) SetMany(ctx context.Context, values map[string]secret.Secret) err
 			return fmt.Errorf("env-file %s: %w", f.path, err)
 		}
 	}
-	select {
-	case f.lock <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-f.lock }()
-	for name := range values {
-		if !f.managed[name] {
-			return fmt.Errorf("env-file %s: variable %s is not registered", f.path, name)
+	return f.commit(ctx, func() error {
+		for name := range values {
+			if !f.managed[name] {
+				return fmt.Errorf("env-file %s: variable %s is not registered", f.path, name)
+			}
 		}
-	}
-	for name, v := range values {
-		f.values[name] = v
-	}
-	return f.writeLocked()
+		for name, v := range values {
+			f.values[name] = v
+		}
+		return nil
+	})
 }
 
 // render returns the whole file: the header, then one line per managed
@@ -175,15 +186,6 @@ func (f *File) render() ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// writeLocked rewrites the file; the caller holds f.lock.
-func (f *File) writeLocked() error {
-	data, err := f.render()
-	if err != nil {
-		return fmt.Errorf("env-file %s: %w", f.path, err)
-	}
-	return atomicfile.WriteFile(f.path, data, f.mode)
-}
-
 // Sink writes one credential's access token to one variable of a File. It
 // is safe for concurrent use.
 type Sink struct {
@@ -191,19 +193,39 @@ type Sink struct {
 	name string
 }
 
-// Write sets the sink's variable to tok's access token and rewrites the whole
-// file atomically. It returns ctx's error without writing if ctx ends before
-// the write starts. An empty access token, or one Encode refuses (newline,
-// control character, ...), is refused without touching the file. Errors name
-// the file, variable and credential, never the token.
+// Write sets the sink's variable to tok's access token and returns once an
+// atomic rewrite of the whole file that includes it has ended; concurrent
+// writes to the file share one rewrite (see File.SetMany for ctx and
+// failures). A token older than the variable's current value (a lower
+// tok.Generation) does not replace it; Write then waits for the newer value to
+// be written. An empty access token, or one Encode refuses (newline, control
+// character, ...), is refused without touching the file. Errors name the
+// file, variable and credential, never the token.
 func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 	if tok.AccessToken.IsZero() {
 		return fmt.Errorf("writing %s for %q: empty access token", s, tok.Credential)
 	}
-	if err := s.file.SetMany(ctx, map[string]secret.Secret{s.name: tok.AccessToken}); err != nil {
+	if err := s.set(ctx, tok); err != nil {
 		return fmt.Errorf("writing %s for %q: %w", s, tok.Credential, err)
 	}
 	return nil
+}
+
+func (s *Sink) set(ctx context.Context, tok sinks.Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := Encode(s.name, tok.AccessToken.Reveal()); err != nil {
+		return fmt.Errorf("env-file %s: %w", s.file.path, err)
+	}
+	f := s.file
+	return f.commit(ctx, func() error {
+		if tok.Generation < f.gens[s.name] {
+			return nil // never replace a newer token with an older one
+		}
+		f.values[s.name], f.gens[s.name] = tok.AccessToken, tok.Generation
+		return nil
+	})
 }
 
 // String identifies the sink in logs: "envfile:/path:VAR".

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/synctest"
 
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
@@ -239,30 +238,6 @@ func TestFailedWriteKeepsValue(t *testing.T) {
 	if got, want := read(t, path), Header+"\nA=SECRETA\nB=bee\n"; got != want {
 		t.Errorf("file = %q, want %q", got, want)
 	}
-}
-
-// TestWriteGivesUpWaitingForLock: a writer queued behind another write
-// returns when its ctx ends. synctest.Wait makes sure it is really waiting.
-func TestWriteGivesUpWaitingForLock(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := open(t, filepath.Join(t.TempDir(), "app.env"), 0)
-		s := sink(t, f, "TOKEN")
-		f.lock <- struct{}{} // as if another write were in progress
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error)
-		go func() { errc <- s.Write(ctx, tok("c", "v")) }()
-		synctest.Wait()
-		select {
-		case err := <-errc:
-			t.Fatalf("Write returned while the lock was held: %v", err)
-		default:
-		}
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Errorf("Write waiting for the lock = %v, want context.Canceled", err)
-		}
-		<-f.lock
-	})
 }
 
 func TestSetManyWritesOnce(t *testing.T) {
