@@ -1,7 +1,7 @@
 // Command tokend-bench measures tokend at scale against a local strict fake
 // provider and prints one table (see docs/performance.md):
 //
-//	go run ./cmd/tokend-bench [-quick] [-n 10000] [-tokend PATH]
+//	go run ./cmd/tokend-bench [-quick] [-n 10000] [-rounds 3] [-tokend PATH]
 //
 // Without -tokend the daemon child is this binary re-executed in daemon mode
 // (internal/bench.RunDaemon: the same internal/daemon as `tokend run`).
@@ -28,6 +28,7 @@ func run() int {
 	n := flag.Int("n", 10000, "credentials for footprint and burst")
 	small := flag.Int("small", 1000, "second footprint run for the per-credential slope (0: skip)")
 	conc := flag.Int("concurrency", 16, "tokend max_concurrent and baseline workers")
+	rounds := flag.Int("rounds", 3, "paired baseline+burst rounds at -n; the ratio is their median")
 	idle := flag.Duration("idle", 60*time.Second, "idle window for CPU")
 	timelyN := flag.Int("timely-n", 1000, "credentials in the timeliness phase (0: skip)")
 	timelyFor := flag.Duration("timely-for", 3*time.Minute, "length of the timeliness phase")
@@ -35,7 +36,7 @@ func run() int {
 	tokend := flag.String("tokend", "", "tokend binary to run as `tokend run` (default: this binary in daemon mode)")
 	flag.Parse()
 	if *quick {
-		*n, *small, *idle, *timelyN, *timelyFor = 1000, 100, 5*time.Second, 200, 30*time.Second
+		*n, *small, *rounds, *idle, *timelyN, *timelyFor = 1000, 100, 2, 5*time.Second, 200, 30*time.Second
 	}
 	d := *dir
 	if d == "" {
@@ -56,7 +57,7 @@ func run() int {
 		daemon = []string{self, "daemon"}
 	}
 	start := time.Now()
-	r, err := bench.Run(bench.Options{Daemon: daemon, Dir: d, N: *n, SmallN: *small, MaxConcurrent: *conc,
+	r, err := bench.Run(bench.Options{Daemon: daemon, Dir: d, N: *n, SmallN: *small, MaxConcurrent: *conc, Rounds: *rounds,
 		Idle: *idle, TimelyN: *timelyN, TimelyFor: *timelyFor, MinTTL: 20 * time.Second, MaxTTL: 60 * time.Second,
 		Progress: func(f string, a ...any) {
 			fmt.Fprintf(os.Stderr, "[%5.0fs] "+f+"\n", append([]any{time.Since(start).Seconds()}, a...)...)

@@ -24,6 +24,7 @@ type Options struct {
 	N             int           // credentials for footprint and burst
 	SmallN        int           // second, smaller footprint run for the per-credential slope; 0 skips it
 	MaxConcurrent int           // tokend [scheduler] max_concurrent and the baseline's worker count
+	Rounds        int           // paired baseline+burst rounds at N (the ratio is their median); 0 = 1
 	Idle          time.Duration // idle window for CPU
 	TimelyN       int           // credentials in the timeliness phase; 0 skips it
 	TimelyFor     time.Duration // how long the timeliness phase runs after the first refreshes
@@ -43,11 +44,21 @@ type Footprint struct {
 	IdleCPU  float64       // fraction of one core over the idle window
 }
 
+// Round is one baseline run followed at once by one tokend burst of the same
+// size: the pair shares the machine's conditions of that moment.
+type Round struct {
+	BaselineRPS, TokendRPS float64
+}
+
+// Ratio is the round's tokend/baseline throughput.
+func (r Round) Ratio() float64 { return r.TokendRPS / r.BaselineRPS }
+
 // Result is one run.
 type Result struct {
 	Opts        Options
 	Big, Small  *Footprint // Small nil without SmallN
-	BaselineRPS float64
+	Rounds      []Round    // paired rounds at N, in order; Big's burst is the last one
+	BaselineRPS float64    // median over Rounds
 	Reuses      int // refresh tokens presented twice, over every phase (must be 0)
 	BadSinks    int // sink files with a missing, expired or inactive token at the end of a phase
 	Late        []time.Duration
@@ -56,8 +67,9 @@ type Result struct {
 	Refreshes   int // scheduled refreshes seen in the timeliness phase
 }
 
-// Run performs the phases in order: baseline, footprint(SmallN),
-// footprint(N), timeliness.
+// Run performs the phases in order: footprint(SmallN), Rounds paired
+// baseline+burst rounds at N followed by footprint(N) on the last round's
+// daemon state, timeliness.
 func Run(o Options) (*Result, error) {
 	if len(o.Daemon) == 0 || o.N <= 0 || o.MaxConcurrent <= 0 {
 		return nil, fmt.Errorf("bench: Daemon, N and MaxConcurrent are required")
@@ -65,20 +77,29 @@ func Run(o Options) (*Result, error) {
 	if o.Progress == nil {
 		o.Progress = func(string, ...any) {}
 	}
+	o.Rounds = max(o.Rounds, 1)
 	r := &Result{Opts: o}
 	var err error
-	o.Progress("baseline: %d x/oauth2 refreshes + os.WriteFile, %d workers", o.N, o.MaxConcurrent)
-	if r.BaselineRPS, err = baseline(filepath.Join(o.Dir, "baseline"), o.N, o.MaxConcurrent); err != nil {
-		return nil, err
-	}
 	if o.SmallN > 0 {
-		if r.Small, err = r.footprint(o.SmallN, "small"); err != nil {
+		if r.Small, err = r.footprint(o.SmallN, "small", true); err != nil {
 			return nil, err
 		}
 	}
-	if r.Big, err = r.footprint(o.N, "big"); err != nil {
-		return nil, err
+	var bases []float64
+	for i := range o.Rounds {
+		o.Progress("round %d/%d: baseline, %d x/oauth2 refreshes + os.WriteFile, %d workers", i+1, o.Rounds, o.N, o.MaxConcurrent)
+		b, err := baseline(filepath.Join(o.Dir, fmt.Sprintf("baseline-%d", i)), o.N, o.MaxConcurrent)
+		if err != nil {
+			return nil, err
+		}
+		if r.Big, err = r.footprint(o.N, fmt.Sprintf("big-%d", i), i == o.Rounds-1); err != nil {
+			return nil, err
+		}
+		r.Rounds = append(r.Rounds, Round{BaselineRPS: b, TokendRPS: r.Big.BurstRPS})
+		bases = append(bases, b)
+		o.Progress("round %d/%d: baseline %.0f/s, tokend %.0f/s, ratio %.2f", i+1, o.Rounds, b, r.Big.BurstRPS, r.Rounds[i].Ratio())
 	}
+	r.BaselineRPS = median(bases)
 	if o.TimelyN > 0 {
 		if err := r.timeliness(); err != nil {
 			return nil, err
@@ -88,9 +109,9 @@ func Run(o Options) (*Result, error) {
 }
 
 // footprint seeds n credentials, lets the daemon rotate them all at once
-// (the burst), restarts it with n stored credentials and measures start-up,
-// RSS and idle CPU.
-func (r *Result) footprint(n int, tag string) (*Footprint, error) {
+// (the burst), and with full set restarts it with n stored credentials and
+// measures start-up, RSS and idle CPU.
+func (r *Result) footprint(n int, tag string, full bool) (*Footprint, error) {
 	o := r.Opts
 	prov, err := newProvider(24 * time.Hour)
 	if err != nil {
@@ -120,6 +141,9 @@ func (r *Result) footprint(n int, tag string) (*Footprint, error) {
 	f.BurstRPS = float64(n) / f.Burst.Seconds()
 	if err := c.stop(); err != nil {
 		return nil, fmt.Errorf("stopping after the burst: %w", err)
+	}
+	if !full {
+		return f, r.check(s, prov, n)
 	}
 
 	o.Progress("start-up with %d stored credentials, then %s idle", n, o.Idle)
@@ -152,17 +176,36 @@ func (r *Result) footprint(n int, tag string) (*Footprint, error) {
 	if err := c.stop(); err != nil {
 		return nil, fmt.Errorf("stopping after idle: %w", err)
 	}
+	return f, r.check(s, prov, n)
+}
+
+// check counts bad sinks and refresh-token reuses after a footprint phase,
+// and fails unless the provider saw exactly n refreshes.
+func (r *Result) check(s *setup, prov *provider, n int) error {
 	bad, first := s.checkSinks()
 	r.BadSinks += bad
 	if bad > 0 {
-		o.Progress("%d bad sinks, first: %v", bad, first)
+		r.Opts.Progress("%d bad sinks, first: %v", bad, first)
 	}
 	st := prov.p.Stats()
 	r.Reuses += st.Reuses
 	if st.Refreshes != n {
-		return nil, fmt.Errorf("provider saw %d refreshes; want %d", st.Refreshes, n)
+		return fmt.Errorf("provider saw %d refreshes; want %d", st.Refreshes, n)
 	}
-	return f, nil
+	return nil
+}
+
+// median of xs (mean of the middle two for an even count); 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // timeliness runs TimelyN credentials with lifetimes spread over

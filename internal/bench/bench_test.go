@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 func TestSmoke(t *testing.T) {
 	r, err := Run(Options{
 		Daemon: []string{os.Args[0], "daemon"}, Dir: t.TempDir(),
-		N: 200, SmallN: 50, MaxConcurrent: 16, Idle: 500 * time.Millisecond,
+		N: 200, SmallN: 50, MaxConcurrent: 16, Rounds: 2, Idle: 500 * time.Millisecond,
 		TimelyN: 40, TimelyFor: 4 * time.Second, MinTTL: 3 * time.Second, MaxTTL: 5 * time.Second,
 		Progress: t.Logf,
 	})
@@ -42,12 +42,17 @@ func TestSmoke(t *testing.T) {
 			t.Fatalf("implausible footprint %+v", *f)
 		}
 	}
-	if r.BaselineRPS <= 0 || r.Ratio() <= 0 {
-		t.Fatalf("baseline %.0f/s ratio %.2f", r.BaselineRPS, r.Ratio())
+	if r.BaselineRPS <= 0 || r.Ratio() <= 0 || len(r.Rounds) != 2 {
+		t.Fatalf("baseline %.0f/s ratio %.2f over %d rounds; want 2 positive", r.BaselineRPS, r.Ratio(), len(r.Rounds))
+	}
+	for _, rd := range r.Rounds {
+		if rd.BaselineRPS <= 0 || rd.TokendRPS <= 0 {
+			t.Fatalf("implausible round %+v", rd)
+		}
 	}
 	var b strings.Builder
 	r.Print(&b)
-	for _, want := range []string{"RSS after start-up, 200 credentials", "idle CPU", "start-up, 200 stored", "burst ratio",
+	for _, want := range []string{"RSS after start-up, 200 credentials", "idle CPU", "start-up, 200 stored", "burst ratio tokend/baseline (median)", "paired rounds",
 		"memory per credential", "lateness p99", "expired tokens seen in sinks", "refresh-token reuses"} {
 		if !strings.Contains(b.String(), want) {
 			t.Fatalf("table lacks %q:\n%s", want, b.String())
@@ -72,5 +77,16 @@ func TestPercentile(t *testing.T) {
 	}
 	if Percentile(nil, 99) != 0 {
 		t.Error("percentile of nothing should be 0")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{0.9, 0.1, 0.5}, 0.5}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v; want %v", c.in, got, c.want)
+		}
 	}
 }
