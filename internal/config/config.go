@@ -52,6 +52,16 @@ type Scheduler struct {
 	MaxConcurrent int `toml:"max_concurrent"`
 	// ShutdownGrace is how long shutdown waits for answered refreshes to be saved.
 	ShutdownGrace Duration `toml:"shutdown_grace"`
+	// MaxPerProvider bounds refreshes in flight toward one provider (one token
+	// endpoint host, see Credential.ProviderKey); 0: only max_concurrent.
+	MaxPerProvider int `toml:"max_per_provider"`
+	// ProviderRate bounds refreshes started per second toward one provider; 0: unlimited.
+	ProviderRate float64 `toml:"provider_rate"`
+	// ProviderBurst is how many may start back to back before the rate
+	// applies; 0: max(1, the provider's concurrency bound).
+	ProviderBurst int `toml:"provider_burst"`
+	// Providers override the three for one host (limits.go).
+	Providers []ProviderLimit `toml:"provider"`
 }
 
 // Credential is one [[credential]] table.
@@ -170,6 +180,7 @@ func Decode(data []byte) (*Config, error) {
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
+	detachStrings(&cfg) // no value may keep the whole document alive (detach.go)
 	return &cfg, nil
 }
 

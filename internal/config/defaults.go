@@ -30,6 +30,7 @@ func (c *Config) applyDefaults() {
 	if c.Scheduler.ShutdownGrace.Duration == 0 {
 		c.Scheduler.ShutdownGrace.Duration = DefaultShutdownGrace
 	}
+	c.Scheduler.applyLimitDefaults() // per-provider limits: none unless configured (limits.go)
 	for i := range c.Credentials {
 		c.Credentials[i].applyDefaults()
 	}

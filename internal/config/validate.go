@@ -42,6 +42,7 @@ func (c *Config) validate() []error {
 	if c.Scheduler.MaxConcurrent < 1 {
 		bad("scheduler.max_concurrent", "must be at least 1")
 	}
+	errs = append(errs, c.Scheduler.validateLimits()...)
 	if len(c.Credentials) == 0 {
 		bad("credential", "no [[credential]] configured")
 	}

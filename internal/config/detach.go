@@ -1,0 +1,82 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+)
+
+// detachStrings gives every string reachable from cfg storage of its own,
+// with one copy per distinct value.
+//
+// Why: BurntSushi/toml returns string values that share the memory of the
+// decoded document, so any one name, path or URL that outlives decoding
+// keeps the whole file alive — 2.8 MiB for 10,000 credentials, held by the
+// daemon for its whole life. Sharing equal values also stores a token_url
+// or client_id used by thousands of credentials once.
+//
+// Strings are replaced in place in structs (the decoder allocated them), but
+// slices and maps of strings are replaced by new ones: they may be a
+// provider preset's, shared by every config (applyPreset).
+func detachStrings(cfg *Config) {
+	d := detacher{seen: map[string]string{}}
+	d.walk(reflect.ValueOf(cfg).Elem())
+}
+
+type detacher struct{ seen map[string]string }
+
+func (d detacher) str(s string) string {
+	if s == "" {
+		return ""
+	}
+	if c, ok := d.seen[s]; ok {
+		return c
+	}
+	c := strings.Clone(s)
+	d.seen[c] = c
+	return c
+}
+
+// walk detaches the strings in v, which must be settable.
+func (d detacher) walk(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(d.str(v.String()))
+	case reflect.Pointer:
+		if !v.IsNil() {
+			d.walk(v.Elem())
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range v.NumField() {
+			if t.Field(i).IsExported() {
+				d.walk(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		if v.IsNil() {
+			return
+		}
+		if v.Type().Elem().Kind() == reflect.String { // may be shared: copy
+			c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+			reflect.Copy(c, v)
+			v.Set(c)
+		}
+		for i := range v.Len() {
+			d.walk(v.Index(i))
+		}
+	case reflect.Map: // may be shared: rebuild
+		if v.IsNil() {
+			return
+		}
+		c := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			k.Set(it.Key())
+			e.Set(it.Value())
+			d.walk(k)
+			d.walk(e)
+			c.SetMapIndex(k, e)
+		}
+		v.Set(c)
+	}
+}
