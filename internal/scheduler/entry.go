@@ -15,7 +15,7 @@ import (
 // entry is the loop's view of one credential. Guarded by Scheduler.mu.
 type entry struct {
 	cred     Credential
-	log      *zap.Logger
+	log      credLog       // logs with a "credential" field; no child logger per entry
 	rec      state.Record  // last committed record
 	pending  *state.Record // answered refresh that is not on disk yet
 	status   state.Status
@@ -133,6 +133,7 @@ func (s *Scheduler) finish(j job, res result) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running--
+	j.prov.done() // the provider slot, even if the credential was removed meanwhile
 	select {
 	case s.wake <- struct{}{}:
 	default:

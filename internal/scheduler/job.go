@@ -24,6 +24,7 @@ type job struct {
 	forced  bool
 	unknown bool      // the last attempt's outcome is unknown (intent found, or no answer)
 	planned time.Time // when the timer item was due (for the lateness log field)
+	prov    *provider // provider slot held by a refresh job (limits.go); released in finish
 }
 
 // result is what a worker reports back to the loop.
@@ -45,32 +46,37 @@ type storageError struct{ err error }
 func (e *storageError) Error() string { return e.err.Error() }
 func (e *storageError) Unwrap() error { return e.err }
 
-// startLocked launches the worker for a due item.
-func (s *Scheduler) startLocked(ctx context.Context, it item) {
+// startLocked launches the worker for a due item. A refresh held back by its
+// provider's limit (limits.go) waits in that provider's FIFO instead. from is
+// the FIFO the item comes from (nil: the timer queue); false means the item
+// is still held back there and stays at its head.
+func (s *Scheduler) startLocked(ctx context.Context, it item, from *provider) bool {
 	e := s.entries[it.name]
 	if e == nil || e.removed {
-		return
+		return true
 	}
 	if e.inflight {
 		e.deferred[it.kind] = true // run it when the job in flight finishes
-		return
+		return true
 	}
 	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown, planned: it.at}
 	switch it.kind {
 	case jobRefresh:
 		if e.pending != nil { // never spend a token while the newer one is not on disk
 			j.kind = jobSave
+		} else if j.prov = s.providerLocked(e.cred.Provider); !s.admitLocked(j.prov, it, from) {
+			return j.prov != from // only calls to the token endpoint count against the provider
 		}
 		e.forced = false
 		e.status = state.StatusRefreshing
 	case jobSinks:
 		j.behind = e.behindLocked()
 		if len(j.behind) == 0 {
-			return
+			return true
 		}
 	case jobSave:
 		if e.pending == nil {
-			return
+			return true
 		}
 	}
 	e.inflight = true
@@ -89,6 +95,7 @@ func (s *Scheduler) startLocked(ctx context.Context, it item) {
 		}
 		s.finish(j, res)
 	}()
+	return true
 }
 
 // refresh runs the refresh order for one credential.
@@ -144,7 +151,7 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 		if grants.IsPermanent(err) {
 			rec.Status = state.StatusNeedsReauth
 		}
-		s.persistFailure(ctx, rec, s.log.With(zap.String("credential", name)))
+		s.persistFailure(ctx, rec, credLog{base: s.credLog, name: name})
 		return result{rec: rec, err: err, spent: true, duration: dur}
 	}
 	next := rec
@@ -239,7 +246,7 @@ func allSinks(n int) []int {
 
 // persistFailure stores the error status so restarts and `tokend status` see
 // it. It runs in the worker, outside the lock; a failure is only logged.
-func (s *Scheduler) persistFailure(ctx context.Context, rec state.Record, log *zap.Logger) {
+func (s *Scheduler) persistFailure(ctx context.Context, rec state.Record, log credLog) {
 	if err := s.save(context.WithoutCancel(ctx), rec); err != nil {
 		log.Warn("could not record the error status in the state store", zap.Error(err))
 	}

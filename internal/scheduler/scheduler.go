@@ -1,7 +1,8 @@
 // Package scheduler is tokend's refresh engine and the only package that owns
 // goroutines and timers. It keeps one timer queue for all credentials, runs at
-// most MaxConcurrent refreshes at once, and drives each refresh in the order
-// that makes rotation safe:
+// most MaxConcurrent jobs at once (and, per provider, at most its
+// ProviderLimit), and drives each refresh in the order that makes rotation
+// safe:
 //
 //	load the record → re-check (someone may have refreshed) → record the
 //	intent durably → call the token endpoint → save the new refresh token
@@ -74,6 +75,10 @@ type Credential struct {
 	Sinks         []Sink
 	RefreshBefore time.Duration // 0: a third of the lifetime
 	Schedule      cron.Schedule // optional fixed schedule (robfig/cron)
+	// Provider names the provider whose limits this credential's refreshes
+	// count against (Options.ProviderLimit): the token endpoint's
+	// scheme://host:port. "" counts against no provider.
+	Provider string
 	// Seed returns the first refresh token (refresh_token_file) when the store
 	// has none; nil when none is configured.
 	Seed func() (secret.Secret, error)
@@ -97,20 +102,26 @@ type Options struct {
 	// OnLoop, if set, is called on every iteration of the scheduler loop (at
 	// least every MaxWait), outside any lock: a liveness signal for watchdogs.
 	OnLoop func()
+	// ProviderLimit, if set, returns the limits for a provider key
+	// (Credential.Provider). It is called under the scheduler's lock once per
+	// key, the first time a refresh toward it is due, and must be fast and pure.
+	ProviderLimit func(provider string) ProviderLimit
 }
 
 // Scheduler keeps a set of credentials refreshed. Create with New, start with Run.
 type Scheduler struct {
-	opts  Options
-	log   *zap.Logger
-	store Store
-	obs   Observer
+	opts    Options
+	log     *zap.Logger
+	credLog *zap.Logger // base of every entry's credLog (credlog.go)
+	store   Store
+	obs     Observer
 
 	mu      sync.Mutex
 	entries map[string]*entry
 	order   []string // config order, for stable status output
 	q       timerQueue
 	ready   []item // due, waiting for a worker slot
+	gates   gates  // per-provider limits and their waiting refreshes (limits.go)
 	running int
 	started bool
 	stopped bool
@@ -163,6 +174,7 @@ func New(opts Options, creds []Credential) (*Scheduler, error) {
 	s := &Scheduler{
 		opts:    opts,
 		log:     opts.Logger,
+		credLog: credBase(opts.Logger),
 		store:   opts.Store,
 		obs:     opts.Observer,
 		entries: map[string]*entry{},
@@ -183,7 +195,7 @@ func (s *Scheduler) addEntry(c Credential) error {
 	if _, dup := s.entries[c.Name]; dup {
 		return fmt.Errorf("scheduler: credential %q configured twice", c.Name)
 	}
-	e := &entry{cred: c, log: s.log.With(zap.String("credential", c.Name))}
+	e := &entry{cred: c, log: credLog{base: s.credLog, name: c.Name}}
 	e.sinks = make([]sinkState, len(c.Sinks))
 	for i, sk := range c.Sinks {
 		e.sinks[i].sink = sk
@@ -249,12 +261,16 @@ func (s *Scheduler) dispatchDue(workCtx context.Context) time.Duration {
 			s.ready = append(s.ready, it)
 		}
 	}
+	s.startWaitingLocked(workCtx) // refreshes held back by a provider limit go first
 	for len(s.ready) > 0 && s.running < s.opts.MaxConcurrent {
 		it := s.ready[0]
 		s.ready = s.ready[1:]
-		s.startLocked(workCtx, it)
+		s.startLocked(workCtx, it, nil)
 	}
-	wait := s.opts.MaxWait
+	if len(s.ready) == 0 {
+		s.ready = nil // let a drained burst's array go (10,000 items at start-up)
+	}
+	wait := s.tokenWaitLocked(now, s.opts.MaxWait)
 	if it, ok := s.q.peek(); ok {
 		wait = min(wait, it.at.Sub(now))
 	}
@@ -298,7 +314,7 @@ func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 // the same kind.
 func (s *Scheduler) scheduleLocked(e *entry, kind jobKind, at time.Time) {
 	e.seq[kind]++
-	s.q.add(item{at: at, name: e.cred.Name, kind: kind, seq: e.seq[kind]})
+	s.q.add(item{at: at, name: e.cred.Name, kind: kind, seq: e.seq[kind]}, s.currentLocked)
 	if kind == jobRefresh {
 		e.next = at
 	}
