@@ -2,18 +2,20 @@
 // own (no global state). Counters and the duration histogram are fed by
 // events (it implements scheduler.Observer and hook.Observer); the
 // per-credential gauges are read from the scheduler's snapshot at scrape
-// time, so a credential removed by a reload disappears from them at once.
+// time, and the per-credential counters (counters.go) are exposed for the
+// credentials in it, so a credential removed by a reload disappears from
+// both at once.
 package metrics
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/state"
 )
@@ -25,15 +27,10 @@ var Statuses = []state.Status{state.StatusOK, state.StatusRefreshing, state.Stat
 // Metrics holds tokend's collectors. Its observer methods are safe for
 // concurrent use and never block.
 type Metrics struct {
-	reg          *prometheus.Registry
-	attempts     *prometheus.CounterVec
-	failures     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
-	sinkWrites   *prometheus.CounterVec
-	sinkFailures *prometheus.CounterVec
-	hookRuns     *prometheus.CounterVec
-	hookFailures *prometheus.CounterVec
-	reloads      *prometheus.CounterVec
+	reg      *prometheus.Registry
+	counts   *counterSet
+	duration prometheus.Histogram // one for all credentials: per-credential buckets cost 10 series each
+	reloads  *prometheus.CounterVec
 }
 
 // New builds the metrics. snapshot is called on every scrape for the
@@ -41,35 +38,17 @@ type Metrics struct {
 // scheduler's Snapshot is).
 func New(snapshot func() []scheduler.CredentialStatus) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tokend_refresh_attempts_total", Help: "Calls to the token endpoint, by credential.",
-		}, []string{"credential"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tokend_refresh_failures_total", Help: "Failed calls to the token endpoint, by credential and error class (transient, permanent).",
-		}, []string{"credential", "class"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "tokend_refresh_duration_seconds", Help: "Time of one call to the token endpoint.",
+		reg:    prometheus.NewRegistry(),
+		counts: &counterSet{},
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tokend_refresh_duration_seconds", Help: "Time of one call to the token endpoint (all credentials).",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
-		}, []string{"credential"}),
-		sinkWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tokend_sink_writes_total", Help: "Sink writes attempted, by credential and sink.",
-		}, []string{"credential", "sink"}),
-		sinkFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tokend_sink_write_failures_total", Help: "Sink writes that failed, by credential and sink.",
-		}, []string{"credential", "sink"}),
-		hookRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tokend_hook_runs_total", Help: "on_change hook runs, by credential and sink.",
-		}, []string{"credential", "sink"}),
-		hookFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tokend_hook_failures_total", Help: "on_change hook runs that failed or timed out, by credential and sink.",
-		}, []string{"credential", "sink"}),
+		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tokend_config_reloads_total", Help: "Config reloads, by result (ok, error).",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.attempts, m.failures, m.duration, m.sinkWrites, m.sinkFailures,
-		m.hookRuns, m.hookFailures, m.reloads, &credentialCollector{snapshot: snapshot},
+	m.reg.MustRegister(m.duration, m.reloads, &credentialCollector{snapshot: snapshot, counts: m.counts},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
@@ -86,20 +65,21 @@ func (m *Metrics) Handler() http.Handler {
 
 // RefreshFinished counts one token-endpoint call and its duration.
 func (m *Metrics) RefreshFinished(credential string, took time.Duration, err error) {
-	m.attempts.WithLabelValues(credential).Inc()
-	m.duration.WithLabelValues(credential).Observe(took.Seconds())
+	c := m.counts.cred(credential)
+	c.attempts.Add(1)
+	m.duration.Observe(took.Seconds())
 	if err != nil {
-		m.failures.WithLabelValues(credential, string(grants.ClassOf(err))).Inc()
+		c.failures[classIndex(err)].Add(1)
 	}
 }
 
-// SinkWritten counts one sink write.
+// SinkWritten counts one sink write. The failure series exists (at 0) from
+// the first write on.
 func (m *Metrics) SinkWritten(credential, sink string, err error) {
-	m.sinkWrites.WithLabelValues(credential, sink).Inc()
+	sc := m.counts.sink(credential, sink)
+	sc.writes.Add(1) // before the failure: a scrape never sees more failures than writes
 	if err != nil {
-		m.sinkFailures.WithLabelValues(credential, sink).Inc()
-	} else {
-		m.sinkFailures.WithLabelValues(credential, sink).Add(0) // the series exists before the first failure
+		sc.writeFailures.Add(1)
 	}
 }
 
@@ -108,11 +88,10 @@ func (m *Metrics) StatusChanged(scheduler.CredentialStatus) {}
 
 // HookRan counts one on_change hook run.
 func (m *Metrics) HookRan(credential, sink string, _ time.Duration, err error) {
-	m.hookRuns.WithLabelValues(credential, sink).Inc()
+	sc := m.counts.sink(credential, sink)
+	sc.hookRuns.Add(1)
 	if err != nil {
-		m.hookFailures.WithLabelValues(credential, sink).Inc()
-	} else {
-		m.hookFailures.WithLabelValues(credential, sink).Add(0)
+		sc.hookFailures.Add(1)
 	}
 }
 
@@ -143,18 +122,23 @@ var (
 // credentialCollector reads the per-credential gauges from a snapshot.
 type credentialCollector struct {
 	snapshot func() []scheduler.CredentialStatus
+	counts   *counterSet
 }
 
-// Describe sends the gauges' descriptors.
+// Describe sends the gauges' and counters' descriptors.
 func (c *credentialCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descExpiry, descSuccess, descNext, descGeneration, descStatus, descSinkOK} {
+	for _, d := range []*prometheus.Desc{descExpiry, descSuccess, descNext, descGeneration, descStatus, descSinkOK,
+		descAttempts, descFailures, descSinkWrites, descSinkFailures, descHookRuns, descHookFailures} {
 		ch <- d
 	}
 }
 
-// Collect sends the gauges of every credential in the snapshot.
+// Collect sends the gauges and counters of every credential in the
+// snapshot, and forgets the counters of credentials no longer in it. Without
+// a snapshot it sends every counter.
 func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.snapshot == nil {
+		c.counts.collectAll(ch)
 		return
 	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
@@ -165,7 +149,14 @@ func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(d, float64(t.UnixMilli())/1000, name)
 		}
 	}
-	for _, st := range c.snapshot() {
+	sts := c.snapshot()
+	counted := 0 // credentials in sts that have counters
+	for _, st := range sts {
+		if c.counts.collect(ch, st.Name, func(sink string) bool {
+			return slices.ContainsFunc(st.Sinks, func(s scheduler.SinkStatus) bool { return s.Name == sink })
+		}) {
+			counted++
+		}
 		stamp(descExpiry, st.ExpiresAt, st.Name)
 		stamp(descSuccess, st.LastSuccess, st.Name)
 		stamp(descNext, st.NextRefresh, st.Name)
@@ -185,4 +176,5 @@ func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descSinkOK, v, st.Name, sk.Name)
 		}
 	}
+	c.counts.forgetOthers(sts, counted)
 }

@@ -120,7 +120,7 @@ func TestMetricsExposition(t *testing.T) {
 		{"tokend_refresh_attempts_total", app, 2},
 		{"tokend_refresh_failures_total", map[string]string{"credential": "app", "class": "transient"}, 1},
 		{"tokend_refresh_failures_total", map[string]string{"credential": "svc", "class": "permanent"}, 1},
-		{"tokend_refresh_duration_seconds", app, 2},
+		{"tokend_refresh_duration_seconds", nil, 3}, // one histogram for all credentials
 		{"tokend_sink_writes_total", map[string]string{"credential": "app", "sink": "envfile:/run/tokend/tokens.env:APP"}, 2},
 		{"tokend_sink_write_failures_total", map[string]string{"credential": "app", "sink": "envfile:/run/tokend/tokens.env:APP"}, 2},
 		{"tokend_sink_write_failures_total", map[string]string{"credential": "app", "sink": "file:/run/tokend/app.json"}, 0},
@@ -161,13 +161,88 @@ func TestMetricsExposition(t *testing.T) {
 		t.Error("Go runtime metrics missing")
 	}
 
-	// A credential removed by a reload disappears from the gauges at once.
+	// A credential removed by a reload disappears from the gauges and the
+	// counters at once, and so does a sink removed from a credential.
 	sn.mu.Lock()
 	sn.sts = sn.sts[:1]
+	sn.sts[0].Sinks = sn.sts[0].Sinks[:1]
 	sn.mu.Unlock()
 	f = scrape(t, srv.URL)
 	if n := len(f["tokend_credential_status"].Metric); n != len(Statuses) {
 		t.Errorf("after removal: %d status series", n)
+	}
+	if n := len(f["tokend_refresh_failures_total"].Metric); n != 1 {
+		t.Errorf("after removal: %d failure series, want app's only", n)
+	}
+	for _, fam := range []string{"tokend_sink_writes_total", "tokend_sink_write_failures_total"} {
+		if n := len(f[fam].Metric); n != 1 {
+			t.Errorf("after removal: %d %s series, want the remaining sink's only", n, fam)
+		}
+	}
+	if got := value(t, f, "tokend_refresh_attempts_total", app); got != 2 {
+		t.Errorf("app's attempts after a reload: %v, want 2", got)
+	}
+}
+
+// TestRemovedCredentialCountersAreForgotten: the counters of a credential
+// removed by a reload are freed (not only hidden), one scrape later, while a
+// credential that had events before it reached the snapshot keeps them.
+func TestRemovedCredentialCountersAreForgotten(t *testing.T) {
+	sn := &snap{sts: []scheduler.CredentialStatus{{Name: "a"}, {Name: "b"}}}
+	m := New(sn.get)
+	m.RefreshFinished("a", time.Second, nil)
+	m.RefreshFinished("b", time.Second, nil)
+	m.RefreshFinished("new", time.Second, nil) // added by a reload after the snapshot
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+
+	sn.mu.Lock()
+	sn.sts = sn.sts[:1] // b removed
+	sn.mu.Unlock()
+	f := scrape(t, srv.URL)
+	if n := len(f["tokend_refresh_attempts_total"].Metric); n != 1 {
+		t.Fatalf("%d attempt series, want a's only", n)
+	}
+	sn.mu.Lock()
+	sn.sts = append(sn.sts, scheduler.CredentialStatus{Name: "new"})
+	sn.mu.Unlock()
+	scrape(t, srv.URL)
+	m.counts.mu.Lock()
+	_, hasB := m.counts.creds["b"]
+	_, hasNew := m.counts.creds["new"]
+	m.counts.mu.Unlock()
+	if hasB || !hasNew {
+		t.Fatalf("after two scrapes: b kept %v (want false), new kept %v (want true)", hasB, hasNew)
+	}
+	if got := value(t, scrape(t, srv.URL), "tokend_refresh_attempts_total", map[string]string{"credential": "new"}); got != 1 {
+		t.Fatalf("new's attempts %v, want 1", got)
+	}
+}
+
+// TestCountersConcurrent counts from many goroutines while scraping.
+func TestCountersConcurrent(t *testing.T) {
+	sn := &snap{sts: []scheduler.CredentialStatus{{Name: "a", Sinks: []scheduler.SinkStatus{{Name: "s"}}}}}
+	m := New(sn.get)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				m.RefreshFinished("a", time.Millisecond, nil)
+				m.SinkWritten("a", "s", errors.New("x"))
+				m.HookRan("a", "s", 0, nil)
+			}
+		})
+	}
+	scrape(t, srv.URL)
+	wg.Wait()
+	f := scrape(t, srv.URL)
+	ls := map[string]string{"credential": "a", "sink": "s"}
+	if a, w, fl, h := value(t, f, "tokend_refresh_attempts_total", map[string]string{"credential": "a"}),
+		value(t, f, "tokend_sink_writes_total", ls), value(t, f, "tokend_sink_write_failures_total", ls),
+		value(t, f, "tokend_hook_runs_total", ls); a != 800 || w != 800 || fl != 800 || h != 800 {
+		t.Fatalf("attempts %v, writes %v, failures %v, hooks %v; want 800 each", a, w, fl, h)
 	}
 }
 
