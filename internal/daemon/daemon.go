@@ -23,7 +23,8 @@ import (
 
 // Daemon is one running tokend.
 type Daemon struct {
-	cfg   *config.Config
+	cfg   *config.Config // running config without its credentials (setConfig); guarded by ops.cfgMu
+	names []string       // running credentials' names; guarded by ops.cfgMu
 	log   *zap.Logger
 	store stateStore    // *state.Store or *vaultstore.Store (vault.go)
 	vault *vault.Client // nil without [vault]
@@ -35,7 +36,8 @@ type Daemon struct {
 // sink's directory so a bad path fails now rather than at 3 a.m., and builds
 // the scheduler. Errors name the credential and sink concerned.
 func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, log: log}
+	d := &Daemon{log: log}
+	d.setConfig(cfg)
 	d.prepareOps(&opts)
 	var err error
 	if d.vault, err = openVault(cfg, log); err != nil {
@@ -56,6 +58,9 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	}
 	if opts.ShutdownGrace == 0 {
 		opts.ShutdownGrace = cfg.Scheduler.ShutdownGrace.Duration
+	}
+	if opts.ProviderLimit == nil {
+		opts.ProviderLimit = providerLimits(cfg.Scheduler)
 	}
 	sched, err := scheduler.New(opts, creds)
 	if err != nil {
@@ -129,6 +134,7 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 		Grant:         grants.Grant(cr.Grant),
 		Source:        tokenSource(src),
 		RefreshBefore: cr.RefreshBefore.Duration,
+		Provider:      cr.ProviderKey(), // token_url is final here (presets, discovery)
 	}
 	if cr.Schedule != "" {
 		if c.Schedule, err = config.ParseSchedule(cr.Schedule); err != nil {
@@ -153,6 +159,16 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 	return c, errors.Join(errs...)
 }
 
+// providerLimits maps [scheduler]'s per-provider keys to the scheduler's
+// limits. It captures the start-up [scheduler]: like the rest of that table,
+// the limits need a restart to change (reload.go keepRestartOnly).
+func providerLimits(sc config.Scheduler) func(string) scheduler.ProviderLimit {
+	return func(key string) scheduler.ProviderLimit {
+		m, r, b := sc.LimitFor(key)
+		return scheduler.ProviderLimit{MaxConcurrent: m, Rate: r, Burst: b}
+	}
+}
+
 func buildSink(cred string, sc config.Sink, shared *buildCache, hw hookWiring) (scheduler.Sink, error) {
 	mode, err := sc.FileMode()
 	if err != nil {
@@ -160,7 +176,8 @@ func buildSink(cred string, sc config.Sink, shared *buildCache, hw hookWiring) (
 	}
 	switch sc.Type {
 	case "file":
-		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode, CheckDir: shared.checkDir, DirSync: shared.dirSync})
+		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode, CheckDir: shared.checkDir, DirSync: shared.dirSync,
+			Slots: shared.fileSlots})
 	case "envfile":
 		abs, err := filepath.Abs(sc.Path)
 		if err != nil {

@@ -29,7 +29,7 @@ type ops struct {
 	server    *status.Server // nil without a [status] table
 	storeOpen atomic.Bool
 	reloadMu  sync.Mutex // one reload at a time
-	cfgMu     sync.Mutex // guards Daemon.cfg after start
+	cfgMu     sync.Mutex // guards Daemon.cfg and Daemon.names after start
 }
 
 // hookWiring is what change hooks need from the daemon.

@@ -102,7 +102,7 @@ func (c *Client) do(ctx context.Context, v url.Values, sensitive ...string) (Tok
 		return Token{}, err
 	}
 	sent := c.now()
-	resp, body, e := c.send(req, c.url)
+	resp, body, e := c.send(req)
 	if e == nil {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive)
@@ -120,14 +120,14 @@ func (c *Client) do(ctx context.Context, v url.Values, sensitive ...string) (Tok
 
 // send performs req and reads at most 1 MiB of the answer. On a network or
 // read failure it returns a transient *Error (and resp when one arrived).
-func (c *Client) send(req *http.Request, u *url.URL) (*http.Response, []byte, *Error) {
+func (c *Client) send(req *http.Request) (*http.Response, []byte, *Error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// *url.Error carries the method and URL, never the body; drop the
 		// URL's query too, in case a provider wants a key there.
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			ue.URL = safeURL(u)
+			ue.URL = safeURL(req.URL)
 		}
 		return nil, nil, &Error{Code: CodeNetwork, Class: ClassTransient, Err: err}
 	}
@@ -174,7 +174,7 @@ func (c *Client) newRequest(ctx context.Context, v url.Values) (*http.Request, e
 			v.Set(k, p)
 		}
 	}
-	return c.post(ctx, c.url, v, cfg.Body, auth)
+	return c.post(ctx, c.tokenURL, v, cfg.Body, auth)
 }
 
 // clientAuth applies the configured client authentication: it returns the
@@ -206,7 +206,7 @@ func (c *Client) clientAuth(v url.Values) (string, error) {
 
 // post builds a POST of v to u, encoded as body, with the configured extra
 // headers and auth as the Authorization header when not empty.
-func (c *Client) post(ctx context.Context, u *url.URL, v url.Values, body BodyFormat, auth string) (*http.Request, error) {
+func (c *Client) post(ctx context.Context, u string, v url.Values, body BodyFormat, auth string) (*http.Request, error) {
 	data, ctype := []byte(v.Encode()), "application/x-www-form-urlencoded"
 	if body == BodyJSON {
 		obj := make(map[string]string, len(v))
@@ -219,7 +219,7 @@ func (c *Client) post(ctx context.Context, u *url.URL, v url.Values, body BodyFo
 		}
 		data, ctype = b, "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(data))
 	if err != nil {
 		return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent, Description: "building request", Err: err})
 	}

@@ -106,11 +106,13 @@ type Config struct {
 
 // Client performs token requests for one credential. Create it with New.
 type Client struct {
-	cfg        Config
-	url        *url.URL
-	introspect *url.URL // nil when no IntrospectionURL is configured
-	http       *http.Client
-	now        func() time.Time
+	cfg Config
+	// The endpoints as requested, in url.URL.String form. Kept as strings, not
+	// parsed: a *url.URL per credential was over a third of a client's memory.
+	tokenURL      string
+	introspectURL string // "" when no IntrospectionURL is configured
+	http          *http.Client
+	now           func() time.Time
 }
 
 // New validates cfg and returns a Client. It checks TokenURL (absolute;
@@ -138,7 +140,8 @@ func New(cfg Config) (*Client, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("credential %q: invalid token endpoint config: %w", cfg.Name, errors.Join(errs...))
 	}
-	c := &Client{cfg: cfg, url: u, introspect: iu, http: cfg.HTTPClient, now: cfg.Now}
+	c := &Client{cfg: cfg, tokenURL: urlString(u, cfg.TokenURL), introspectURL: urlString(iu, cfg.IntrospectionURL),
+		http: cfg.HTTPClient, now: cfg.Now}
 	if c.http == nil {
 		c.http = NewHTTPClient(0)
 	}
@@ -151,6 +154,17 @@ func New(cfg Config) (*Client, error) {
 // Config returns a copy of the validated configuration, with AuthStyle and
 // Body defaults filled in. Mutating the copy does not affect the Client.
 func (c *Client) Config() Config { return cloneConfig(c.cfg) }
+
+// urlString is u.String(), sharing raw's memory when they are equal (nil: "").
+func urlString(u *url.URL, raw string) string {
+	if u == nil {
+		return ""
+	}
+	if s := u.String(); s != raw {
+		return s
+	}
+	return raw
+}
 
 func cloneConfig(cfg Config) Config {
 	cfg.Scopes = slices.Clone(cfg.Scopes)

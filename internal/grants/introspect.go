@@ -35,7 +35,7 @@ type Introspection struct {
 }
 
 // CanIntrospect reports whether an introspection endpoint is configured.
-func (c *Client) CanIntrospect() bool { return c.introspect != nil }
+func (c *Client) CanIntrospect() bool { return c.introspectURL != "" }
 
 // Introspect asks the introspection endpoint (RFC 7662 §2.1) about token,
 // authenticating the client as it does at the token endpoint. hint is the
@@ -44,7 +44,7 @@ func (c *Client) CanIntrospect() bool { return c.introspect != nil }
 // with Endpoint "introspection", classified like token-endpoint errors; an
 // inactive token is not an error (Active is false).
 func (c *Client) Introspect(ctx context.Context, token secret.Secret, hint string) (Introspection, error) {
-	if c.introspect == nil {
+	if c.introspectURL == "" {
 		return Introspection{}, c.fail(&Error{Endpoint: "introspection", Code: CodeInvalidConfig, Class: ClassPermanent,
 			Description: "no introspection_url configured", Err: ErrNoIntrospection})
 	}
@@ -56,12 +56,12 @@ func (c *Client) Introspect(ctx context.Context, token secret.Secret, hint strin
 	if err != nil {
 		return Introspection{}, err
 	}
-	req, err := c.post(ctx, c.introspect, v, BodyForm, auth)
+	req, err := c.post(ctx, c.introspectURL, v, BodyForm, auth)
 	if err != nil {
 		return Introspection{}, err
 	}
 	sensitive := []string{token.Reveal(), c.cfg.ClientSecret.Reveal()}
-	resp, body, e := c.send(req, c.introspect)
+	resp, body, e := c.send(req)
 	if e == nil {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			in, ok := parseIntrospection(body)
@@ -126,7 +126,7 @@ func unixTime(raw json.RawMessage) time.Time {
 // never fails the token itself: the caller must still store it (a rotated
 // refresh token is in it).
 func (c *Client) FillExpiry(ctx context.Context, tok Token) (Token, error) {
-	if c.introspect == nil || tok.ExpirySource != "default" || ctx.Err() != nil {
+	if c.introspectURL == "" || tok.ExpirySource != "default" || ctx.Err() != nil {
 		return tok, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, introspectTimeout)
