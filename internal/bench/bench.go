@@ -59,8 +59,8 @@ type Result struct {
 	Big, Small  *Footprint // Small nil without SmallN
 	Rounds      []Round    // paired rounds at N, in order; Big's burst is the last one
 	BaselineRPS float64    // median over Rounds
-	Reuses      int // refresh tokens presented twice, over every phase (must be 0)
-	BadSinks    int // sink files with a missing, expired or inactive token at the end of a phase
+	Reuses      int        // refresh tokens presented twice, over every phase (must be 0)
+	BadSinks    int        // sink files with a missing, expired or inactive token at the end of a phase
 	Late        []time.Duration
 	Expired     int // sink observations of an expired or inactive token during timeliness
 	Checks      int // sink observations made during timeliness
