@@ -10,12 +10,20 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/tokend/tokend/internal/atomicfile"
 )
 
 // baseline does n refreshes the naive way: golang.org/x/oauth2 plus
 // os.WriteFile, no fsync and no state, with `workers` goroutines (the same
 // concurrency tokend gets). It returns refreshes per second.
-func baseline(dir string, n, workers int) (float64, error) {
+//
+// With durable set it is the durability floor instead: the same loop, but
+// each token file is written the way tokend's file sink writes it (temp
+// file, fsync, rename, shared directory fsync: atomicfile.DirSyncer), still
+// with no state. The gap between the two is what an fsync'd sink file costs
+// on this disk; the gap between the floor and tokend is tokend's own.
+func baseline(dir string, n, workers int, durable bool) (float64, error) {
 	prov, err := newProvider(time.Hour)
 	if err != nil {
 		return 0, err
@@ -33,6 +41,10 @@ func baseline(dir string, n, workers int) (float64, error) {
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr})
 	oc := &oauth2.Config{ClientID: "app", ClientSecret: "app-secret",
 		Endpoint: oauth2.Endpoint{TokenURL: prov.base + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	write := os.WriteFile
+	if durable {
+		write = atomicfile.NewDirSyncer().WriteFile
+	}
 	jobs := make(chan int)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -44,7 +56,7 @@ func baseline(dir string, n, workers int) (float64, error) {
 			for i := range jobs {
 				tok, err := oc.TokenSource(ctx, &oauth2.Token{RefreshToken: rts[i], Expiry: time.Now().Add(-time.Second)}).Token()
 				if err == nil {
-					err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("c%06d.token", i)), []byte(tok.AccessToken), 0o600)
+					err = write(filepath.Join(dir, fmt.Sprintf("c%06d.token", i)), []byte(tok.AccessToken), 0o600)
 				}
 				if err != nil {
 					errs <- err

@@ -21,6 +21,7 @@ type Options struct {
 	// binary that calls RunDaemon when DaemonEnv is set.
 	Daemon        []string
 	Dir           string        // scratch directory (state, sinks, seeds); should be on the disk under test
+	SinkDir       string        // where sink files (and the baselines' files) go instead; "" = under Dir
 	N             int           // credentials for footprint and burst
 	SmallN        int           // second, smaller footprint run for the per-credential slope; 0 skips it
 	MaxConcurrent int           // tokend [scheduler] max_concurrent and the baseline's worker count
@@ -31,6 +32,13 @@ type Options struct {
 	MinTTL        time.Duration // timeliness access-token lifetimes are spread over [MinTTL, MaxTTL]
 	MaxTTL        time.Duration
 	Progress      func(format string, args ...any) // optional progress lines
+}
+
+func (o Options) sinkDir() string {
+	if o.SinkDir != "" {
+		return o.SinkDir
+	}
+	return o.Dir
 }
 
 // Footprint is one daemon holding N stored credentials.
@@ -47,11 +55,16 @@ type Footprint struct {
 // Round is one baseline run followed at once by one tokend burst of the same
 // size: the pair shares the machine's conditions of that moment.
 type Round struct {
-	BaselineRPS, TokendRPS float64
+	BaselineRPS float64 // x/oauth2 + os.WriteFile, no fsync, no state
+	DurableRPS  float64 // the same with each file written durably (the floor)
+	TokendRPS   float64
 }
 
 // Ratio is the round's tokend/baseline throughput.
 func (r Round) Ratio() float64 { return r.TokendRPS / r.BaselineRPS }
+
+// FloorRatio is the round's tokend/durable-baseline throughput.
+func (r Round) FloorRatio() float64 { return r.TokendRPS / r.DurableRPS }
 
 // Result is one run.
 type Result struct {
@@ -59,6 +72,7 @@ type Result struct {
 	Big, Small  *Footprint // Small nil without SmallN
 	Rounds      []Round    // paired rounds at N, in order; Big's burst is the last one
 	BaselineRPS float64    // median over Rounds
+	DurableRPS  float64    // median over Rounds
 	Reuses      int        // refresh tokens presented twice, over every phase (must be 0)
 	BadSinks    int        // sink files with a missing, expired or inactive token at the end of a phase
 	Late        []time.Duration
@@ -85,21 +99,29 @@ func Run(o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	var bases []float64
+	var bases, floors []float64
 	for i := range o.Rounds {
 		o.Progress("round %d/%d: baseline, %d x/oauth2 refreshes + os.WriteFile, %d workers", i+1, o.Rounds, o.N, o.MaxConcurrent)
-		b, err := baseline(filepath.Join(o.Dir, fmt.Sprintf("baseline-%d", i)), o.N, o.MaxConcurrent)
+		quiesce()
+		b, err := baseline(filepath.Join(o.sinkDir(), fmt.Sprintf("baseline-%d", i)), o.N, o.MaxConcurrent, false)
+		if err != nil {
+			return nil, err
+		}
+		o.Progress("round %d/%d: durable baseline (fsync'd files)", i+1, o.Rounds)
+		quiesce()
+		db, err := baseline(filepath.Join(o.sinkDir(), fmt.Sprintf("durable-%d", i)), o.N, o.MaxConcurrent, true)
 		if err != nil {
 			return nil, err
 		}
 		if r.Big, err = r.footprint(o.N, fmt.Sprintf("big-%d", i), i == o.Rounds-1); err != nil {
 			return nil, err
 		}
-		r.Rounds = append(r.Rounds, Round{BaselineRPS: b, TokendRPS: r.Big.BurstRPS})
-		bases = append(bases, b)
-		o.Progress("round %d/%d: baseline %.0f/s, tokend %.0f/s, ratio %.2f", i+1, o.Rounds, b, r.Big.BurstRPS, r.Rounds[i].Ratio())
+		r.Rounds = append(r.Rounds, Round{BaselineRPS: b, DurableRPS: db, TokendRPS: r.Big.BurstRPS})
+		bases, floors = append(bases, b), append(floors, db)
+		o.Progress("round %d/%d: baseline %.0f/s, durable baseline %.0f/s, tokend %.0f/s, ratio %.2f (to the durable baseline %.2f)",
+			i+1, o.Rounds, b, db, r.Big.BurstRPS, r.Rounds[i].Ratio(), r.Rounds[i].FloorRatio())
 	}
-	r.BaselineRPS = median(bases)
+	r.BaselineRPS, r.DurableRPS = median(bases), median(floors)
 	if o.TimelyN > 0 {
 		if err := r.timeliness(); err != nil {
 			return nil, err
@@ -118,12 +140,13 @@ func (r *Result) footprint(n int, tag string, full bool) (*Footprint, error) {
 		return nil, err
 	}
 	defer prov.p.Close()
-	s, err := writeSetup(filepath.Join(o.Dir, tag), n, o.MaxConcurrent, []*provider{prov})
+	s, err := writeSetup(filepath.Join(o.Dir, tag), filepath.Join(o.sinkDir(), tag), n, o.MaxConcurrent, []*provider{prov})
 	if err != nil {
 		return nil, err
 	}
 	f := &Footprint{N: n}
 	o.Progress("burst: %d credentials due at once", n)
+	quiesce()
 	c, err := startChild(o.Daemon, s.config, 2)
 	if err != nil {
 		return nil, err
@@ -223,7 +246,7 @@ func (r *Result) timeliness() error {
 		defer p.p.Close()
 		provs = append(provs, p)
 	}
-	s, err := writeSetup(filepath.Join(o.Dir, "timely"), o.TimelyN, o.MaxConcurrent, provs)
+	s, err := writeSetup(filepath.Join(o.Dir, "timely"), filepath.Join(o.sinkDir(), "timely"), o.TimelyN, o.MaxConcurrent, provs)
 	if err != nil {
 		return err
 	}

@@ -51,11 +51,12 @@ type setup struct {
 }
 
 // writeSetup creates dir with n seeded credentials spread round-robin over
-// provs, a file sink each, and a config with the given max_concurrent.
-func writeSetup(dir string, n, maxConcurrent int, provs []*provider) (*setup, error) {
+// provs, a file sink each (in sinkDir/sinks), and a config with the given
+// max_concurrent.
+func writeSetup(dir, sinkDir string, n, maxConcurrent int, provs []*provider) (*setup, error) {
 	s := &setup{dir: dir, provs: provs}
-	for _, d := range []string{"rt", "sinks", "state"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+	for _, d := range []string{filepath.Join(dir, "rt"), filepath.Join(sinkDir, "sinks"), filepath.Join(dir, "state")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, err
 		}
 	}
@@ -73,7 +74,7 @@ func writeSetup(dir string, n, maxConcurrent int, provs []*provider) (*setup, er
 		if err := os.WriteFile(rt, []byte(provs[pi].p.IssueRefreshToken("app", "read")), 0o600); err != nil {
 			return nil, err
 		}
-		sink := filepath.Join(dir, "sinks", name+".json")
+		sink := filepath.Join(sinkDir, "sinks", name+".json")
 		s.sinks, s.owner = append(s.sinks, sink), append(s.owner, pi)
 		fmt.Fprintf(&b, "[[credential]]\nname = %q\ntoken_url = %q\nclient_id = \"app\"\nclient_secret = \"app-secret\"\n"+
 			"refresh_token_file = %q\n  [[credential.sink]]\n  type = \"file\"\n  format = \"json\"\n  path = %q\n",
