@@ -30,20 +30,30 @@ type e2e struct {
 	cfgFn string
 }
 
-func newE2E(t *testing.T, ttl time.Duration) *e2e {
+// startProvider starts a strict fake provider on 127.0.0.1 issuing access
+// tokens for ttl, with the given clients (id, secret, id, secret, ...), and
+// closes it when the test ends. It returns the provider and its base URL.
+func startProvider(t *testing.T, ttl time.Duration, clients ...string) (*fakeprovider.Provider, string) {
 	t.Helper()
-	dir := t.TempDir()
 	p, err := fakeprovider.New(fakeprovider.Options{AccessTTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.AddClient("app", "app-secret-value")
-	p.AddClient("svc", "svc-secret-value")
+	for i := 0; i+1 < len(clients); i += 2 {
+		p.AddClient(clients[i], clients[i+1])
+	}
 	base, err := p.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
+	return p, base
+}
+
+func newE2E(t *testing.T, ttl time.Duration) *e2e {
+	t.Helper()
+	dir := t.TempDir()
+	p, base := startProvider(t, ttl, "app", "app-secret-value", "svc", "svc-secret-value")
 	rt := p.IssueRefreshToken("app", "read")
 	write(t, filepath.Join(dir, "app.rt"), rt+"\n")
 	write(t, filepath.Join(dir, "app.secret"), "app-secret-value\n")

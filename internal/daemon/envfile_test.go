@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/secret"
@@ -70,16 +69,7 @@ func (c sinkCounter) SinkWritten(cred, _ string, err error) {
 func TestSharedEnvFileBurstEndToEnd(t *testing.T) {
 	const n = 24
 	dir := t.TempDir()
-	p, err := fakeprovider.New(fakeprovider.Options{AccessTTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.AddClient("svc", "svc-secret-value")
-	base, err := p.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p, base := startProvider(t, time.Hour, "svc", "svc-secret-value")
 	envPath := filepath.Join(dir, "tokens.env")
 	var b strings.Builder
 	fmt.Fprintf(&b, "[state]\ndir = %q\n[scheduler]\nmax_concurrent = 4\n", filepath.Join(dir, "state"))

@@ -47,16 +47,7 @@ func TestVaultHAReplicas(t *testing.T) {
 	)
 	srv := vaulttest.Start(t)
 	dir := t.TempDir()
-	p, err := fakeprovider.New(fakeprovider.Options{AccessTTL: ttl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.AddClient("app", "app-secret-value")
-	base, err := p.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
+	p, base := startProvider(t, ttl, "app", "app-secret-value")
 	tokenFile := filepath.Join(dir, "vault-token")
 	write(t, tokenFile, srv.RootToken)
 	var body strings.Builder
