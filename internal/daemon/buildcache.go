@@ -10,7 +10,8 @@ import (
 )
 
 // buildCache is what credentials built from one config share: one env-file
-// per path (all its variables are written through one *envfile.File), one
+// per path (all its variables are written through one *envfile.File, the
+// daemon's across reloads: envfiles.go), one
 // directory check per sink directory (not one probe file per sink: 10,000
 // sinks in one directory took 2 s at start-up), one directory-fsync group
 // (file sinks written at once into one directory share its fsync), and one
@@ -19,6 +20,7 @@ import (
 // one transport and idle connection per credential.
 type buildCache struct {
 	files map[string]*envfile.File
+	vars  map[string][]string // env-file path -> variables registered by this build
 	dirs  map[string]error
 	http  *http.Client
 
@@ -38,7 +40,7 @@ const fileWriteSlots = 16
 // newBuildCache sizes the shared connection pool to the scheduler's
 // concurrency: that many refreshes may talk to one provider at once.
 func newBuildCache(cfg *config.Config) *buildCache {
-	return &buildCache{files: map[string]*envfile.File{}, dirs: map[string]error{},
+	return &buildCache{files: map[string]*envfile.File{}, vars: map[string][]string{}, dirs: map[string]error{},
 		http:    grants.NewHTTPClient(max(cfg.Scheduler.MaxConcurrent, config.DefaultMaxConcurrent)),
 		dirSync: atomicfile.NewDirSyncer(), fileSlots: make(chan struct{}, fileWriteSlots)}
 }

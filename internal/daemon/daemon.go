@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -28,6 +29,7 @@ type Daemon struct {
 	log   *zap.Logger
 	store stateStore    // *state.Store or *vaultstore.Store (vault.go)
 	vault *vault.Client // nil without [vault]
+	envs  *envFiles     // env-files shared across reloads (envfiles.go); used under ops.reloadMu
 	sched *scheduler.Scheduler
 	ops   ops // metrics, systemd, status server, reload (ops.go)
 }
@@ -36,7 +38,7 @@ type Daemon struct {
 // sink's directory so a bad path fails now rather than at 3 a.m., and builds
 // the scheduler. Errors name the credential and sink concerned.
 func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, error) {
-	d := &Daemon{log: log}
+	d := &Daemon{log: log, envs: newEnvFiles()}
 	d.setConfig(cfg)
 	d.prepareOps(&opts)
 	var err error
@@ -47,6 +49,7 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	if err != nil {
 		return nil, err
 	}
+	d.envs.apply()
 	store, err := openStore(cfg, d.vault)
 	if err != nil {
 		return nil, fmt.Errorf("opening state store: %w", err)
@@ -117,6 +120,9 @@ func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential
 		}
 		out = append(out, c)
 	}
+	if hw.envs != nil {
+		hw.envs.record(shared.vars)
+	}
 	return out, errors.Join(errs...)
 }
 
@@ -183,14 +189,26 @@ func buildSink(cred string, sc config.Sink, shared *buildCache, hw hookWiring) (
 		if err != nil {
 			return nil, err
 		}
+		if slices.Contains(shared.vars[abs], sc.Var) {
+			return nil, fmt.Errorf("env-file %s: variable %s is written by two sinks", abs, sc.Var)
+		}
 		f, ok := shared.files[abs]
 		if !ok {
-			if f, err = envfile.Open(abs, mode); err != nil {
+			if hw.envs != nil {
+				f, err = hw.envs.get(abs, mode)
+			} else {
+				f, err = envfile.Open(abs, mode)
+			}
+			if err != nil {
 				return nil, err
 			}
 			shared.files[abs] = f
 		}
-		return f.Sink(sc.Var)
+		sk, err := f.Sink(sc.Var)
+		if err == nil {
+			shared.vars[abs] = append(shared.vars[abs], sc.Var)
+		}
+		return sk, err
 	case "vault":
 		return newVaultSink(cred, sc, hw.vault)
 	}

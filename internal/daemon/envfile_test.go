@@ -133,3 +133,83 @@ auth_style = "post"
 		}
 	}
 }
+
+// TestReloadKeepsEnvFile: a reload writes an env-file through the File the
+// running sinks use (so an old write in flight cannot be overwritten by an
+// older copy of the file), drops the variables of removed credentials, and a
+// rejected reload leaves the running variables and files as they were.
+func TestReloadKeepsEnvFile(t *testing.T) {
+	e := newE2E(t, time.Hour)
+	e.p.AddClient("new", "new-secret-value")
+	d, _, stop := e.start(t)
+	defer stop()
+	waitFor(t, "both credentials ok", 10*time.Second, allOK(d))
+	envPath := filepath.Join(e.dir, "tokens.env")
+	f0 := d.envs.files[envPath]
+	if f0 == nil {
+		t.Fatalf("no shared File for %s: %v", envPath, d.envs.files)
+	}
+
+	// Replace svc (SVC_TOKEN) by "new" (NEW_TOKEN) in the same env-file.
+	e.edit(t, func(s string) string {
+		return s[:strings.Index(s, "[[credential]]\nname = \"svc\"")] + fmt.Sprintf(`[[credential]]
+name = "new"
+grant = "client_credentials"
+token_url = %q
+client_id = "new"
+client_secret = "new-secret-value"
+auth_style = "post"
+  [[credential.sink]]
+  type = "envfile"
+  path = %q
+  var = "NEW_TOKEN"
+`, e.url+"/token", envPath)
+	})
+	if err := d.Reload(context.Background()); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if d.envs.files[envPath] != f0 {
+		t.Fatal("the reload opened a second File for the env-file")
+	}
+	waitFor(t, "NEW_TOKEN written and SVC_TOKEN gone", 10*time.Second, func() bool {
+		b, err := os.ReadFile(envPath)
+		if err != nil {
+			return false
+		}
+		vars, err := envfile.Parse(b)
+		_, svc := vars["SVC_TOKEN"]
+		return err == nil && !svc && e.p.ActiveAccessToken(vars["NEW_TOKEN"]) && e.p.ActiveAccessToken(vars["APP_TOKEN"])
+	})
+
+	// A reload rejected at build (a sink directory is missing) after it
+	// had opened a second env-file.
+	otherPath := filepath.Join(e.dir, "other.env")
+	e.edit(t, func(s string) string {
+		return s + fmt.Sprintf(`
+[[credential]]
+name = "other"
+grant = "client_credentials"
+token_url = %q
+client_id = "new"
+client_secret = "new-secret-value"
+auth_style = "post"
+  [[credential.sink]]
+  type = "envfile"
+  path = %q
+  var = "OTHER_TOKEN"
+  [[credential.sink]]
+  type = "file"
+  path = %q
+`, e.url+"/token", otherPath, filepath.Join(e.dir, "missing-dir", "other.json"))
+	})
+	err := d.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "missing-dir") {
+		t.Fatalf("reload with a missing sink directory: %v", err)
+	}
+	if _, ok := d.envs.files[otherPath]; ok || d.envs.files[envPath] != f0 {
+		t.Fatalf("files after a rejected reload: %v", d.envs.files)
+	}
+	if got := strings.Join(d.envs.running[envPath], ","); got != "APP_TOKEN,NEW_TOKEN" {
+		t.Fatalf("running variables of %s after a rejected reload: %s", envPath, got)
+	}
+}

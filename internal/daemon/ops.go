@@ -37,6 +37,7 @@ type hookWiring struct {
 	log   *zap.Logger
 	obs   hook.Observer
 	vault *vault.Client // vault sinks (vault.go); nil without [vault]
+	envs  *envFiles     // the daemon's env-files across reloads; nil: one File per path per build
 }
 
 // prepareOps sets up metrics and systemd notifications and plugs them into
@@ -68,7 +69,7 @@ func (d *Daemon) prepareOps(opts *scheduler.Options) {
 }
 
 func (d *Daemon) hooks() hookWiring {
-	return hookWiring{log: d.log.Named("hook"), obs: d.ops.metrics, vault: d.vault}
+	return hookWiring{log: d.log.Named("hook"), obs: d.ops.metrics, vault: d.vault, envs: d.envs}
 }
 
 // startOps runs once the store is open: it creates the admin token and

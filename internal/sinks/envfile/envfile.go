@@ -107,9 +107,16 @@ func Open(path string, mode fs.FileMode) (*File, error) {
 func (f *File) Path() string { return f.path }
 
 // Sink registers varName as a managed variable of the file and returns the
-// sink that writes it. The name must match [A-Za-z_][A-Za-z0-9_]*; registering
-// a name twice is an error. If the file held a value for varName at Open
-// (and that value can be written back), it is kept until the sink writes.
+// sink that writes it. The name must match [A-Za-z_][A-Za-z0-9_]*. If the
+// file held a value for varName at Open (and that value can be written back),
+// it is kept until the sink writes.
+//
+// Registering a name that is already managed returns another sink for the
+// same variable, keeping its value and generation: a config reload registers
+// the variables of the new config on the File the running sinks use, so
+// writes in flight and new ones go through one File and a newer token is
+// never overwritten by an older one. Two credentials writing one variable of
+// one config is the caller's to reject (the daemon does, naming both).
 func (f *File) Sink(varName string) (*Sink, error) {
 	if !nameRE.MatchString(varName) {
 		return nil, fmt.Errorf("env-file %s: invalid variable name %q (want [A-Za-z_][A-Za-z0-9_]*)", f.path, varName)
@@ -117,7 +124,7 @@ func (f *File) Sink(varName string) (*Sink, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.managed[varName] {
-		return nil, fmt.Errorf("env-file %s: variable %s is registered twice", f.path, varName)
+		return &Sink{file: f, name: varName}, nil
 	}
 	f.managed[varName] = true
 	if v, ok := f.existing[varName]; ok {
@@ -127,6 +134,31 @@ func (f *File) Sink(varName string) (*Sink, error) {
 	}
 	return &Sink{file: f, name: varName}, nil
 }
+
+// Retain makes names the file's managed variables: any other variable is no
+// longer managed, its value is dropped and its line goes with the next write
+// (Retain itself writes nothing). Names not yet registered are ignored. A
+// sink of a dropped variable fails its writes until the variable is
+// registered again. The daemon calls it once a reload is applied, with the
+// variables the running config writes to this file.
+func (f *File) Retain(names []string) {
+	keep := make(map[string]bool, len(names))
+	for _, n := range names {
+		keep[n] = true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for n := range f.managed {
+		if !keep[n] {
+			delete(f.managed, n)
+			delete(f.values, n)
+			delete(f.gens, n)
+		}
+	}
+}
+
+// Mode returns the file mode the File writes with.
+func (f *File) Mode() fs.FileMode { return f.mode }
 
 // SetMany sets several managed variables and returns once a write of the
 // file that includes them has ended (see commit: it may be another caller's
@@ -220,6 +252,9 @@ func (s *Sink) set(ctx context.Context, tok sinks.Token) error {
 	}
 	f := s.file
 	return f.commit(ctx, func() error {
+		if !f.managed[s.name] {
+			return fmt.Errorf("env-file %s: variable %s is not registered (a reload removed it)", f.path, s.name)
+		}
 		if tok.Generation < f.gens[s.name] {
 			return nil // never replace a newer token with an older one
 		}

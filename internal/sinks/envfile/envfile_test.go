@@ -47,6 +47,45 @@ func read(t *testing.T, path string) string {
 	return string(b)
 }
 
+// readVars parses the env-file at path.
+func readVars(t *testing.T, path string) map[string]string {
+	t.Helper()
+	vars, err := Parse([]byte(read(t, path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vars
+}
+
+// TestRetain drops the variables a reload no longer writes: their lines go
+// with the next write, their old sinks fail, and the kept ones are untouched.
+func TestRetain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0)
+	a, b := sink(t, f, "A"), sink(t, f, "B")
+	for _, w := range []struct {
+		s   *Sink
+		val string
+	}{{a, "tok-a"}, {b, "tok-b"}} {
+		if err := w.s.Write(t.Context(), tok("c", w.val)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Retain([]string{"A", "NOT_REGISTERED"})
+	if err := a.Write(t.Context(), tok("c", "tok-a2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readVars(t, path); len(got) != 1 || got["A"] != "tok-a2" {
+		t.Fatalf("file after Retain(A) and a write = %v; want only A=tok-a2", got)
+	}
+	if err := b.Write(t.Context(), tok("c", "tok-b2")); err == nil || !strings.Contains(err.Error(), "B is not registered") {
+		t.Fatalf("write through a dropped variable's sink: err = %v", err)
+	}
+	if strings.Contains(read(t, path), "tok-b") {
+		t.Fatal("dropped variable's value still in the file")
+	}
+}
+
 func TestWriteSharedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.env")
 	f := open(t, path, 0)
@@ -127,9 +166,18 @@ func TestOpenErrors(t *testing.T) {
 
 func TestSinkRegistration(t *testing.T) {
 	f := open(t, filepath.Join(t.TempDir(), "x.env"), 0)
-	sink(t, f, "A_1")
-	if _, err := f.Sink("A_1"); err == nil || !strings.Contains(err.Error(), "A_1 is registered twice") {
-		t.Errorf("second registration: err = %v", err)
+	s1 := sink(t, f, "A_1")
+	if err := s1.Write(t.Context(), sinks.Token{Credential: "a", AccessToken: secret.New("tok-5"), Generation: 5}); err != nil {
+		t.Fatal(err)
+	}
+	// A second registration (a reload) shares the variable, its value and
+	// its generation: an older token through the new sink changes nothing.
+	s2 := sink(t, f, "A_1")
+	if err := s2.Write(t.Context(), sinks.Token{Credential: "a", AccessToken: secret.New("tok-4"), Generation: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readVars(t, f.Path())["A_1"]; got != "tok-5" {
+		t.Errorf("A_1 = %q after an older write through the second sink; want tok-5", got)
 	}
 	for _, name := range []string{"", "1A", "A-B", "A B", "A=B", "Ä"} {
 		if _, err := f.Sink(name); err == nil || !strings.Contains(err.Error(), "invalid variable name") {
