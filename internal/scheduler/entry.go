@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/grants"
+	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/state"
 )
 
@@ -28,7 +29,9 @@ type entry struct {
 	seq      [3]uint64 // current sequence per jobKind (stale timer items are skipped)
 	deferred [3]bool   // a job of that kind came due while another was in flight
 	sinks    []sinkState
-	sinkTry  int // consecutive failed sink rounds
+	sinkTry  int           // consecutive failed sink rounds
+	fpOf     secret.Secret // the access token fp was computed for (fingerprintLocked)
+	fp       string
 }
 
 // sinkState tracks delivery to one sink.

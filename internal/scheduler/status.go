@@ -60,11 +60,20 @@ func (s *Scheduler) Snapshot() []CredentialStatus {
 	return out
 }
 
+// fingerprintLocked is the access token's fingerprint, computed once per
+// token: every snapshot (each scrape, each /readyz) asks for all of them.
+func (e *entry) fingerprintLocked() string {
+	if e.fp == "" || !e.fpOf.Equal(e.rec.AccessToken) {
+		e.fpOf, e.fp = e.rec.AccessToken, e.rec.AccessToken.Fingerprint()
+	}
+	return e.fp
+}
+
 func (s *Scheduler) statusLocked(e *entry) CredentialStatus {
 	st := CredentialStatus{
 		Name: e.cred.Name, Status: e.status, ExpiresAt: e.rec.ExpiresAt, NextRefresh: e.next,
 		Generation: e.rec.Generation, LastSuccess: e.rec.LastSuccess, LastError: e.rec.LastError,
-		TokenFP: e.rec.AccessToken.Fingerprint(), Attempt: e.attempt,
+		TokenFP: e.fingerprintLocked(), Attempt: e.attempt,
 	}
 	if e.inflight && st.Status != state.StatusNeedsReauth {
 		st.Status = state.StatusRefreshing
