@@ -101,12 +101,26 @@ func (s *Scheduler) endImport(e *entry) {
 
 // Update applies a reloaded config: new credentials start, removed ones stop
 // (their state stays in the store), changed ones get the new source, sinks
-// and windows and are re-planned. Safe to call while Run is running.
+// and windows and are re-planned. Safe to call while Run is running. When it
+// returns an error (a bad credential, or the store failing to read an added
+// credential's record) nothing has been changed.
 func (s *Scheduler) Update(ctx context.Context, creds []Credential) error {
+	seen := make(map[string]bool, len(creds))
 	for _, c := range creds {
 		if c.Name == "" || c.Source == nil {
 			return fmt.Errorf("scheduler: credential %q needs a name and a token source", c.Name)
 		}
+		if seen[c.Name] {
+			return fmt.Errorf("scheduler: credential %q configured twice", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	// Read the records of the credentials being added before changing
+	// anything (and without holding the lock: the store may be Vault), so a
+	// store error rejects the reload with the running set untouched.
+	loaded, err := s.loadAdded(ctx, creds)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -121,11 +135,13 @@ func (s *Scheduler) Update(ctx context.Context, creds []Credential) error {
 		}
 		if !ok {
 			if err := s.addEntry(c); err != nil {
-				return err
+				return err // not reached: names were checked above
 			}
 			if s.started {
-				if err := s.prepareLocked(ctx, s.entries[c.Name], now); err != nil {
-					return err
+				if l, ok := loaded[c.Name]; ok {
+					s.prepareRecordLocked(s.entries[c.Name], l.rec, l.found, now)
+				} else if err := s.prepareLocked(ctx, s.entries[c.Name], now); err != nil {
+					return err // only when Run started between loadAdded and here
 				}
 			}
 			s.entries[c.Name].log.Info("credential added by reload")
@@ -140,6 +156,36 @@ func (s *Scheduler) Update(ctx context.Context, creds []Credential) error {
 		}
 	}
 	return nil
+}
+
+// loaded is a record read ahead of an Update.
+type loaded struct {
+	rec   state.Record
+	found bool
+}
+
+// loadAdded reads the stored records of the credentials in creds that are
+// not running yet (none before Run has started: start-up loads them).
+func (s *Scheduler) loadAdded(ctx context.Context, creds []Credential) (map[string]loaded, error) {
+	s.mu.Lock()
+	var added []string
+	if s.started {
+		for _, c := range creds {
+			if e, ok := s.entries[c.Name]; !ok || e.removed {
+				added = append(added, c.Name)
+			}
+		}
+	}
+	s.mu.Unlock()
+	out := make(map[string]loaded, len(added))
+	for _, name := range added {
+		rec, found, err := s.loadRecord(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = loaded{rec: rec, found: found}
+	}
+	return out, nil
 }
 
 // changeLocked swaps in a credential's new configuration.

@@ -5,7 +5,9 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -88,6 +90,55 @@ func TestUpdateAddsChangesAndRemoves(t *testing.T) {
 		if h.store.get("cred").Generation == 0 || len(h.s.Snapshot()) != 1 {
 			t.Fatal("removed credential's state lost or still listed")
 		}
+	})
+}
+
+// TestUpdateIsAllOrNothing: when the store cannot read the record of a
+// credential a reload adds, the reload fails and changes nothing: the added
+// credential is not there, the changed one keeps its sinks, the removed one
+// keeps running. The same reload then succeeds once the store is back.
+func TestUpdateIsAllOrNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, time.Hour, nil)
+		h.start()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		down := errors.New("store unavailable")
+		h.store.mu.Lock()
+		h.store.failLoad = func(name string) error {
+			if name == "new" {
+				return down
+			}
+			return nil
+		}
+		h.store.mu.Unlock()
+		sink2 := &recSink{name: "b", store: h.store, t: t}
+		c1 := Credential{Name: "cred", Grant: grants.GrantRefreshToken, Source: h.src, Sinks: []Sink{h.sink, sink2}}
+		c2 := Credential{Name: "new", Grant: grants.GrantRefreshToken, Source: newStrictSource(time.Hour, "other-rt"), Seed: seed("other-rt")}
+		err := h.s.Update(context.Background(), []Credential{c1, c2})
+		if !errors.Is(err, down) || !strings.Contains(err.Error(), `loading state for "new"`) {
+			t.Fatalf("Update with the store failing = %v", err)
+		}
+		sts := h.s.Snapshot()
+		if len(sts) != 1 || sts[0].Name != "cred" || len(sts[0].Sinks) != 1 {
+			t.Fatalf("a failed Update changed the running set: %+v", sts)
+		}
+		h.store.mu.Lock()
+		h.store.failLoad = nil
+		h.store.mu.Unlock()
+		if err := h.s.Update(context.Background(), []Credential{c1, c2}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		sts = h.s.Snapshot()
+		if len(sts) != 2 || len(sts[0].Sinks) != 2 || sts[1].Status != state.StatusOK {
+			t.Fatalf("Update after the store came back: %+v", sts)
+		}
+		if err := h.s.Update(context.Background(), []Credential{c1, c1}); err == nil || !strings.Contains(err.Error(), "configured twice") {
+			t.Fatalf("Update with a name twice = %v", err)
+		}
+		h.stop()
 	})
 }
 

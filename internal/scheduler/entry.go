@@ -70,10 +70,33 @@ func (s *Scheduler) startup(ctx context.Context) error {
 
 // prepareLocked loads one credential's record and plans its first job.
 func (s *Scheduler) prepareLocked(ctx context.Context, e *entry, now time.Time) error {
-	c := e.cred
-	rec, err := s.store.Load(ctx, c.Name)
+	rec, found, err := s.loadRecord(ctx, e.cred.Name)
+	if err != nil {
+		return err
+	}
+	s.prepareRecordLocked(e, rec, found, now)
+	return nil
+}
+
+// loadRecord reads name's record from the store; found is false when there
+// is none. It takes no lock.
+func (s *Scheduler) loadRecord(ctx context.Context, name string) (rec state.Record, found bool, err error) {
+	rec, err = s.store.Load(ctx, name)
 	switch {
 	case errors.Is(err, state.ErrNotFound):
+		return state.Record{}, false, nil
+	case err != nil:
+		return state.Record{}, false, fmt.Errorf("loading state for %q: %w", name, err)
+	}
+	return rec, true, nil
+}
+
+// prepareRecordLocked plans a credential's first job from its stored record
+// (or, with found false, from its seed).
+func (s *Scheduler) prepareRecordLocked(e *entry, rec state.Record, found bool, now time.Time) {
+	c := e.cred
+	switch {
+	case !found:
 		rec = state.Record{Credential: c.Name, Status: state.StatusPending}
 		if c.Grant == grants.GrantRefreshToken {
 			if c.Seed == nil {
@@ -92,8 +115,6 @@ func (s *Scheduler) prepareLocked(ctx context.Context, e *entry, now time.Time) 
 			rec.RefreshToken = rt
 			e.log.Info("seeding the first refresh token from refresh_token_file", zap.String("refresh_token_fp", rt.Fingerprint()))
 		}
-	case err != nil:
-		return fmt.Errorf("loading state for %q: %w", c.Name, err)
 	}
 	e.rec, e.status = rec, rec.Status
 	switch {
@@ -115,7 +136,6 @@ func (s *Scheduler) prepareLocked(ctx context.Context, e *entry, now time.Time) 
 	default:
 		s.scheduleLocked(e, jobRefresh, now)
 	}
-	return nil
 }
 
 // planLocked schedules the next refresh from the committed record.

@@ -24,6 +24,7 @@ type memStore struct {
 	recs     map[string]state.Record
 	saves    int
 	failSave func(rec state.Record) error // nil: succeed
+	failLoad func(name string) error      // nil: succeed
 }
 
 func newMemStore() *memStore { return &memStore{recs: map[string]state.Record{}} }
@@ -31,6 +32,11 @@ func newMemStore() *memStore { return &memStore{recs: map[string]state.Record{}}
 func (m *memStore) Load(ctx context.Context, name string) (state.Record, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failLoad != nil {
+		if err := m.failLoad(name); err != nil {
+			return state.Record{}, err
+		}
+	}
 	r, ok := m.recs[name]
 	if !ok {
 		return state.Record{}, fmt.Errorf("loading %q: %w", name, state.ErrNotFound)
