@@ -33,6 +33,7 @@ func run() int {
 	timelyN := flag.Int("timely-n", 1000, "credentials in the timeliness phase (0: skip)")
 	timelyFor := flag.Duration("timely-for", 3*time.Minute, "length of the timeliness phase")
 	dir := flag.String("dir", "", "scratch directory on the disk under test (default: a new temp dir, removed after)")
+	envFiles := flag.Int("envfiles", 0, "footprint and burst credentials share this many env-files (one variable each) instead of a JSON file each")
 	sinkDir := flag.String("sink-dir", "", "put sink files (and the baselines' files) here instead, e.g. on a tmpfs (not removed after)")
 	tokend := flag.String("tokend", "", "tokend binary to run as `tokend run` (default: this binary in daemon mode)")
 	flag.Parse()
@@ -58,7 +59,7 @@ func run() int {
 		daemon = []string{self, "daemon"}
 	}
 	start := time.Now()
-	r, err := bench.Run(bench.Options{Daemon: daemon, Dir: d, SinkDir: *sinkDir, N: *n, SmallN: *small, MaxConcurrent: *conc, Rounds: *rounds,
+	r, err := bench.Run(bench.Options{Daemon: daemon, Dir: d, SinkDir: *sinkDir, EnvFiles: *envFiles, N: *n, SmallN: *small, MaxConcurrent: *conc, Rounds: *rounds,
 		Idle: *idle, TimelyN: *timelyN, TimelyFor: *timelyFor, MinTTL: 20 * time.Second, MaxTTL: 60 * time.Second,
 		Progress: func(f string, a ...any) {
 			fmt.Fprintf(os.Stderr, "[%5.0fs] "+f+"\n", append([]any{time.Since(start).Seconds()}, a...)...)

@@ -22,6 +22,7 @@ type Options struct {
 	Daemon        []string
 	Dir           string        // scratch directory (state, sinks, seeds); should be on the disk under test
 	SinkDir       string        // where sink files (and the baselines' files) go instead; "" = under Dir
+	EnvFiles      int           // > 0: footprint and burst credentials write env-files, shared round-robin, instead of a JSON file each
 	N             int           // credentials for footprint and burst
 	SmallN        int           // second, smaller footprint run for the per-credential slope; 0 skips it
 	MaxConcurrent int           // tokend [scheduler] max_concurrent and the baseline's worker count
@@ -140,7 +141,7 @@ func (r *Result) footprint(n int, tag string, full bool) (*Footprint, error) {
 		return nil, err
 	}
 	defer prov.p.Close()
-	s, err := writeSetup(filepath.Join(o.Dir, tag), filepath.Join(o.sinkDir(), tag), n, o.MaxConcurrent, []*provider{prov})
+	s, err := writeSetup(filepath.Join(o.Dir, tag), filepath.Join(o.sinkDir(), tag), n, o.MaxConcurrent, o.EnvFiles, []*provider{prov})
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +247,7 @@ func (r *Result) timeliness() error {
 		defer p.p.Close()
 		provs = append(provs, p)
 	}
-	s, err := writeSetup(filepath.Join(o.Dir, "timely"), filepath.Join(o.sinkDir(), "timely"), o.TimelyN, o.MaxConcurrent, provs)
+	s, err := writeSetup(filepath.Join(o.Dir, "timely"), filepath.Join(o.sinkDir(), "timely"), o.TimelyN, o.MaxConcurrent, 0, provs)
 	if err != nil {
 		return err
 	}

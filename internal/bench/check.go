@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/tokend/tokend/internal/sinks/envfile"
 )
 
 type sinkFile struct {
@@ -17,8 +19,14 @@ type sinkFile struct {
 // consider active (expired or revoked).
 func (s *setup) checkSinks() (bad int, first error) {
 	now := time.Now()
+	envs := map[string]map[string]string{} // env-files parsed in this pass
 	for i, path := range s.sinks {
-		err := checkSink(path, now, s.provs[s.owner[i]])
+		var err error
+		if s.vars != nil {
+			err = checkEnvVar(envs, path, s.vars[i], s.provs[s.owner[i]])
+		} else {
+			err = checkSink(path, now, s.provs[s.owner[i]])
+		}
 		if err != nil {
 			bad++
 			if first == nil {
@@ -27,6 +35,26 @@ func (s *setup) checkSinks() (bad int, first error) {
 		}
 	}
 	return bad, first
+}
+
+// checkEnvVar checks one credential's variable in an env-file (an env-file
+// has no expiry: the provider's answer covers it).
+func checkEnvVar(envs map[string]map[string]string, path, name string, prov *provider) error {
+	vars, ok := envs[path]
+	if !ok {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if vars, err = envfile.Parse(b); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		envs[path] = vars
+	}
+	if !prov.p.ActiveAccessToken(vars[name]) {
+		return fmt.Errorf("%s: %s is missing or not active at the provider", path, name)
+	}
+	return nil
 }
 
 func checkSink(path string, now time.Time, prov *provider) error {

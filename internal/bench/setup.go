@@ -45,15 +45,17 @@ type setup struct {
 	dir    string
 	config string
 	status string   // status server address
-	sinks  []string // one JSON file sink per credential
+	sinks  []string // each credential's sink file: its JSON file, or its env-file
+	vars   []string // each credential's env-file variable; nil with JSON file sinks
 	provs  []*provider
 	owner  []int // provider index of each credential
 }
 
 // writeSetup creates dir with n seeded credentials spread round-robin over
 // provs, a file sink each (in sinkDir/sinks), and a config with the given
-// max_concurrent.
-func writeSetup(dir, sinkDir string, n, maxConcurrent int, provs []*provider) (*setup, error) {
+// max_concurrent. With envFiles > 0 the sinks are env-files instead: the
+// credentials share envFiles files round-robin, one variable each.
+func writeSetup(dir, sinkDir string, n, maxConcurrent, envFiles int, provs []*provider) (*setup, error) {
 	s := &setup{dir: dir, provs: provs}
 	for _, d := range []string{filepath.Join(dir, "rt"), filepath.Join(sinkDir, "sinks"), filepath.Join(dir, "state")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -74,11 +76,18 @@ func writeSetup(dir, sinkDir string, n, maxConcurrent int, provs []*provider) (*
 		if err := os.WriteFile(rt, []byte(provs[pi].p.IssueRefreshToken("app", "read")), 0o600); err != nil {
 			return nil, err
 		}
-		sink := filepath.Join(sinkDir, "sinks", name+".json")
-		s.sinks, s.owner = append(s.sinks, sink), append(s.owner, pi)
 		fmt.Fprintf(&b, "[[credential]]\nname = %q\ntoken_url = %q\nclient_id = \"app\"\nclient_secret = \"app-secret\"\n"+
-			"refresh_token_file = %q\n  [[credential.sink]]\n  type = \"file\"\n  format = \"json\"\n  path = %q\n",
-			name, provs[pi].base+"/token", rt, sink)
+			"refresh_token_file = %q\n", name, provs[pi].base+"/token", rt)
+		s.owner = append(s.owner, pi)
+		if envFiles > 0 {
+			sink, v := filepath.Join(sinkDir, "sinks", fmt.Sprintf("e%03d.env", i%envFiles)), strings.ToUpper(name)+"_TOKEN"
+			s.sinks, s.vars = append(s.sinks, sink), append(s.vars, v)
+			fmt.Fprintf(&b, "  [[credential.sink]]\n  type = \"envfile\"\n  path = %q\n  var = %q\n", sink, v)
+			continue
+		}
+		sink := filepath.Join(sinkDir, "sinks", name+".json")
+		s.sinks = append(s.sinks, sink)
+		fmt.Fprintf(&b, "  [[credential.sink]]\n  type = \"file\"\n  format = \"json\"\n  path = %q\n", sink)
 	}
 	s.config = filepath.Join(dir, "tokend.toml")
 	return s, os.WriteFile(s.config, []byte(b.String()), 0o600)

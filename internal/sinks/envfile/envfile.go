@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/tokend/tokend/internal/atomicfile"
@@ -196,26 +195,31 @@ func (f *File) SetMany(ctx context.Context, values map[string]secret.Secret) err
 }
 
 // render returns the whole file: the header, then one line per managed
-// variable that has a value, sorted by name. Values were checked by Encode
-// before they were stored, so an error here is a bug, reported not hidden.
-func (f *File) render() ([]byte, error) {
+// variable that has a value, sorted by name. Every name and value was checked
+// by Encode before it was stored, so render only lays the lines out (a burst
+// rewrites a file of thousands of variables many times: validating them all
+// again on each write was a third of the daemon's CPU).
+func (f *File) render() []byte {
 	names := make([]string, 0, len(f.values))
-	for name := range f.values {
+	size := len(Header) + 1
+	for name, v := range f.values {
 		names = append(names, name)
+		size += len(name) + len(v.Reveal()) + 4 // "=", "\n", quotes if any
 	}
 	slices.Sort(names)
-	var b strings.Builder
-	b.WriteString(Header)
-	b.WriteByte('\n')
+	b := make([]byte, 0, size)
+	b = append(append(b, Header...), '\n')
 	for _, name := range names {
-		line, err := Encode(name, f.values[name].Reveal())
-		if err != nil {
-			return nil, err
+		v := f.values[name].Reveal()
+		b = append(append(b, name...), '=')
+		if needsQuoting(v) {
+			b = append(b, quote(v)...)
+		} else {
+			b = append(b, v...)
 		}
-		b.WriteString(line)
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
-	return []byte(b.String()), nil
+	return b
 }
 
 // Sink writes one credential's access token to one variable of a File. It

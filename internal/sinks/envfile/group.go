@@ -2,7 +2,6 @@ package envfile
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/tokend/tokend/internal/atomicfile"
 )
@@ -85,17 +84,13 @@ func ended(b *batch) bool {
 // no write is in progress; lead returns with f.mu released.
 func (f *File) lead(b *batch) error {
 	f.pending, f.writing = nil, b
-	data, err := f.render()
+	data := f.render()
 	hook := f.beforeWrite
 	f.mu.Unlock()
-	if err != nil {
-		err = fmt.Errorf("env-file %s: %w", f.path, err)
-	} else {
-		if hook != nil {
-			hook()
-		}
-		err = atomicfile.WriteFile(f.path, data, f.mode)
+	if hook != nil {
+		hook()
 	}
+	err := atomicfile.WriteFile(f.path, data, f.mode)
 	f.mu.Lock()
 	if err == nil {
 		f.writes++
