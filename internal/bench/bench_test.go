@@ -1,10 +1,14 @@
 package bench
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/internal/sinks/envfile"
 )
 
 // TestMain lets the test binary serve as the daemon child: the bench starts
@@ -89,4 +93,35 @@ func TestMedian(t *testing.T) {
 			t.Errorf("median(%v) = %v; want %v", c.in, got, c.want)
 		}
 	}
+}
+
+// TestSmokeEnvFiles runs a round with the credentials sharing env-files: all
+// rotate, every variable ends up holding a token the provider accepts.
+func TestSmokeEnvFiles(t *testing.T) {
+	r, err := Run(Options{
+		Daemon: []string{os.Args[0], "daemon"}, Dir: t.TempDir(),
+		N: 60, EnvFiles: 3, MaxConcurrent: 8, Rounds: 1, Idle: 200 * time.Millisecond,
+		Progress: t.Logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Reuses != 0 || r.BadSinks != 0 || r.Big.BurstRPS <= 0 || len(r.Rounds) != 1 {
+		t.Fatalf("reuses %d, bad sinks %d, burst %.0f/s, %d rounds", r.Reuses, r.BadSinks, r.Big.BurstRPS, len(r.Rounds))
+	}
+	for i := range 3 {
+		vars, err := envfile.Parse(mustRead(t, filepath.Join(r.Opts.Dir, "big-0", "sinks", fmt.Sprintf("e%03d.env", i))))
+		if err != nil || len(vars) != 20 {
+			t.Fatalf("env-file %d: %d variables, %v; want 20", i, len(vars), err)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
