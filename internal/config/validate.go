@@ -104,7 +104,7 @@ func (cr *Credential) validate(key string) []error {
 	}
 	if cr.TokenURL == "" && cr.Issuer == "" {
 		bad("token_url", "is required (or issuer, to discover it)")
-	} else if _, err := grants.New(cr.checkableGrantsConfig()); err != nil {
+	} else if err := grants.Validate(cr.checkableGrantsConfig()); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", key, err))
 	}
 	if cr.ClientID == "" && cr.AuthStyle != string(grants.AuthBasicRaw) {

@@ -159,7 +159,7 @@ func applyCached(ctx context.Context, cr *config.Credential, hc *http.Client, ca
 	}
 	fill(cr, md)
 	var errs []error
-	if _, err := grants.New(cr.GrantsConfig()); err != nil {
+	if err := grants.Validate(cr.GrantsConfig()); err != nil {
 		errs = append(errs, err)
 	}
 	if cr.AuthorizeURL != "" {

@@ -101,6 +101,9 @@ func TestNewRejects(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), `credential "apicbase-prod"`) {
 				t.Fatalf("err = %v, want it to mention %s and the credential", err, tt.want)
 			}
+			if verr := Validate(cfg); verr == nil || verr.Error() != err.Error() {
+				t.Fatalf("Validate = %v; want New's error %v", verr, err)
+			}
 		})
 	}
 }
@@ -134,6 +137,9 @@ func TestNewAllowsWhatConfigValidatesLater(t *testing.T) {
 		cfg.ClientID, cfg.AuthStyle = "", style
 		if _, err := New(cfg); err != nil {
 			t.Errorf("%s: %v", style, err)
+		}
+		if err := Validate(cfg); err != nil {
+			t.Errorf("Validate %s: %v", style, err)
 		}
 	}
 	cfg := validConfig()
