@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -212,25 +213,41 @@ func (s *Scheduler) due(c Credential, rec state.Record) bool {
 	return !at.IsZero() && !at.After(now)
 }
 
-// writeSinks writes rec's access token to the given sinks, each on its own;
-// one failing does not stop the others.
+// writeSinks writes rec's access token to the given sinks, each on its own
+// and at the same time, so a slow sink (a Vault round trip, a change hook
+// that takes its 30 s) does not hold up the others; one failing does not
+// stop the others. It returns when all have finished.
 func (s *Scheduler) writeSinks(ctx context.Context, c Credential, rec state.Record, idx []int) map[int]error {
 	if rec.AccessToken.IsZero() {
 		return nil
 	}
 	tok := sinks.Token{Credential: c.Name, AccessToken: rec.AccessToken, TokenType: rec.TokenType,
 		Scope: rec.Scope, ExpiresAt: rec.ExpiresAt, Generation: rec.Generation}
-	var errs map[int]error
-	for _, i := range idx {
+	results := make([]error, len(idx))
+	write := func(k int) {
+		i := idx[k]
 		wctx, cancel := context.WithTimeout(ctx, s.opts.SinkTimeout)
 		err := c.Sinks[i].Write(wctx, tok)
 		cancel()
 		s.obs.SinkWritten(c.Name, c.Sinks[i].String(), err)
+		results[k] = err
+	}
+	if len(idx) == 1 {
+		write(0)
+	} else {
+		var wg sync.WaitGroup
+		for k := range idx {
+			wg.Go(func() { write(k) })
+		}
+		wg.Wait()
+	}
+	var errs map[int]error
+	for k, err := range results {
 		if err != nil {
 			if errs == nil {
 				errs = map[int]error{}
 			}
-			errs[i] = err
+			errs[idx[k]] = err
 		}
 	}
 	return errs

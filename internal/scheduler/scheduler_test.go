@@ -408,3 +408,27 @@ func TestNoRefreshTokenNeedsReauth(t *testing.T) {
 		}
 	})
 }
+
+// TestSlowSinkDoesNotDelayOthers: a credential's sinks are written at the
+// same time; the fast one holds the new token while the slow one (think of
+// a change hook taking its time) is still running.
+func TestSlowSinkDoesNotDelayOthers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := &slowSink{recSink: &recSink{name: "slow", t: t}, gate: make(chan struct{})}
+		h := newHarness(t, time.Hour, func(c *Credential, _ *Options) {
+			c.Sinks = []Sink{slow, c.Sinks[0]}
+		})
+		slow.store = h.store
+		h.start()
+		synctest.Wait() // the refresh is done; the slow sink waits at its gate
+		if n, m := h.sink.count(), slow.count(); n != 1 || m != 0 {
+			t.Fatalf("fast sink written %d times, slow %d, while the slow one is held; want 1 and 0", n, m)
+		}
+		close(slow.gate)
+		synctest.Wait()
+		if st := h.status(); st.Status != state.StatusOK || len(st.Sinks) != 2 || !st.Sinks[0].OK || !st.Sinks[1].OK {
+			t.Fatalf("status after both sinks: %+v", st)
+		}
+		h.stop()
+	})
+}
