@@ -3,6 +3,7 @@ package daemon
 import (
 	"io/fs"
 
+	"github.com/tokend/tokend/internal/atomicfile"
 	"github.com/tokend/tokend/internal/sinks/envfile"
 )
 
@@ -17,13 +18,14 @@ import (
 // Builds are serialised (start-up, then reloads under the reload lock), so
 // no lock is needed.
 type envFiles struct {
+	dirSync *atomicfile.DirSyncer // shared by every File's writes
 	files   map[string]*envfile.File
 	running map[string][]string // path -> variables the running config writes there
 	built   map[string][]string // the same for the last build, applied or not
 }
 
 func newEnvFiles() *envFiles {
-	return &envFiles{files: map[string]*envfile.File{}}
+	return &envFiles{dirSync: atomicfile.NewDirSyncer(), files: map[string]*envfile.File{}}
 }
 
 // get returns the File for path, opening it on first use. A mode changed by
@@ -40,6 +42,7 @@ func (e *envFiles) get(path string, mode fs.FileMode) (*envfile.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.UseDirSyncer(e.dirSync)
 	e.files[path] = f
 	return f, nil
 }

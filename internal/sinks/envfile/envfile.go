@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/tokend/tokend/internal/atomicfile"
@@ -49,6 +50,8 @@ type File struct {
 	writing  *batch                   // the batch whose write is in progress, or nil
 	pending  *batch                   // callers whose values no started write includes, or nil
 	writes   uint64                   // successful file writes since Open
+
+	dirSync *atomicfile.DirSyncer // set by UseDirSyncer before the first write; nil: fsync the directory alone
 
 	// beforeWrite, if set (by tests only), runs in the leader after it has
 	// taken its snapshot and released mu, just before the file is written.
@@ -102,6 +105,15 @@ func Open(path string, mode fs.FileMode) (*File, error) {
 	}, nil
 }
 
+// UseDirSyncer makes the File's writes share their directory fsync with the
+// other writers d serves (several env-files and file sinks in one directory
+// rewritten at the same time). Call it before the first write.
+func (f *File) UseDirSyncer(d *atomicfile.DirSyncer) {
+	f.mu.Lock()
+	f.dirSync = d
+	f.mu.Unlock()
+}
+
 // Path returns the env-file's path.
 func (f *File) Path() string { return f.path }
 
@@ -128,8 +140,10 @@ func (f *File) Sink(varName string) (*Sink, error) {
 	f.managed[varName] = true
 	if v, ok := f.existing[varName]; ok {
 		if _, err := Encode(varName, v); err == nil {
-			f.values[varName] = secret.New(v)
+			// A copy: v points into the whole file as read at Open.
+			f.values[varName] = secret.New(strings.Clone(v))
 		}
+		delete(f.existing, varName) // kept once, in values
 	}
 	return &Sink{file: f, name: varName}, nil
 }

@@ -90,7 +90,11 @@ func (f *File) lead(b *batch) error {
 	if hook != nil {
 		hook()
 	}
-	err := atomicfile.WriteFile(f.path, data, f.mode)
+	write := atomicfile.WriteFile
+	if f.dirSync != nil {
+		write = f.dirSync.WriteFile
+	}
+	err := write(f.path, data, f.mode)
 	f.mu.Lock()
 	if err == nil {
 		f.writes++
