@@ -52,6 +52,7 @@ type File struct {
 	writes   uint64                   // successful file writes since Open
 
 	dirSync *atomicfile.DirSyncer // set by UseDirSyncer before the first write; nil: fsync the directory alone
+	buf     []byte                // the last render, reused by the next (see render)
 
 	// beforeWrite, if set (by tests only), runs in the leader after it has
 	// taken its snapshot and released mu, just before the file is written.
@@ -209,7 +210,9 @@ func (f *File) SetMany(ctx context.Context, values map[string]secret.Secret) err
 }
 
 // render returns the whole file: the header, then one line per managed
-// variable that has a value, sorted by name. Every name and value was checked
+// variable that has a value, sorted by name. It reuses f.buf (one write runs
+// at a time, and the next render waits for it), so a burst of rewrites of a
+// large file does not leave a file-sized buffer of garbage behind each one. Every name and value was checked
 // by Encode before it was stored, so render only lays the lines out (a burst
 // rewrites a file of thousands of variables many times: validating them all
 // again on each write was a third of the daemon's CPU).
@@ -221,7 +224,10 @@ func (f *File) render() []byte {
 		size += len(name) + len(v.Reveal()) + 4 // "=", "\n", quotes if any
 	}
 	slices.Sort(names)
-	b := make([]byte, 0, size)
+	b := f.buf[:0]
+	if cap(b) < size {
+		b = make([]byte, 0, size+size/8)
+	}
 	b = append(append(b, Header...), '\n')
 	for _, name := range names {
 		v := f.values[name].Reveal()
@@ -233,6 +239,7 @@ func (f *File) render() []byte {
 		}
 		b = append(b, '\n')
 	}
+	f.buf = b
 	return b
 }
 
