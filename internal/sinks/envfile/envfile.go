@@ -13,6 +13,7 @@ package envfile
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -53,6 +54,10 @@ type File struct {
 
 	dirSync *atomicfile.DirSyncer // set by UseDirSyncer before the first write; nil: fsync the directory alone
 	buf     []byte                // the last render, reused by the next (see render)
+	// onDisk is the hash of the file as found at Open, while nothing else
+	// has been written: a render identical to it is not written (guarded by
+	// the one-write-at-a-time rule, see lead).
+	onDisk *[sha256.Size]byte
 
 	// beforeWrite, if set (by tests only), runs in the leader after it has
 	// taken its snapshot and released mu, just before the file is written.
@@ -80,6 +85,7 @@ func Open(path string, mode fs.FileMode) (*File, error) {
 		return nil, fmt.Errorf("env-file %s: %w", path, err)
 	}
 	existing := map[string]string{}
+	var onDisk *[sha256.Size]byte
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -95,10 +101,15 @@ func Open(path string, mode fs.FileMode) (*File, error) {
 		if existing, err = Parse(data); err != nil {
 			return nil, fmt.Errorf("env-file %s: parsing existing file: %w", path, err)
 		}
+		if fi.Mode().IsRegular() && fi.Mode().Perm() == mode {
+			sum := sha256.Sum256(data)
+			onDisk = &sum
+		}
 	}
 	return &File{
 		path:     path,
 		mode:     mode,
+		onDisk:   onDisk,
 		existing: existing,
 		managed:  map[string]bool{},
 		values:   map[string]secret.Secret{},

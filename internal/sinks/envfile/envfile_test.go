@@ -415,3 +415,43 @@ func TestReaderNeverSeesPartialFile(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestReopenSkipsIdenticalRewrite: a File opened on a file that already
+// holds every value (a restart) does not rewrite it when the values are set
+// again, and writes as soon as one changes.
+func TestReopenSkipsIdenticalRewrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.env")
+	f := open(t, path, 0)
+	a, b := sink(t, f, "A"), sink(t, f, "B")
+	for _, w := range []struct {
+		s   *Sink
+		val string
+	}{{a, "tok-a"}, {b, "tok-b"}} {
+		if err := w.s.Write(t.Context(), tok("c", w.val)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := read(t, path)
+	fi0, _ := os.Stat(path)
+
+	g := open(t, path, 0) // the restarted daemon
+	a2, b2 := sink(t, g, "A"), sink(t, g, "B")
+	for _, w := range []struct {
+		s   *Sink
+		val string
+	}{{a2, "tok-a"}, {b2, "tok-b"}} {
+		if err := w.s.Write(t.Context(), tok("c", w.val)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi1, _ := os.Stat(path)
+	if g.Writes() != 0 || !os.SameFile(fi0, fi1) || read(t, path) != before {
+		t.Fatalf("identical values rewrote the file (%d writes)", g.Writes())
+	}
+	if err := a2.Write(t.Context(), tok("c", "tok-a2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readVars(t, path); g.Writes() != 1 || got["A"] != "tok-a2" || got["B"] != "tok-b" {
+		t.Fatalf("after a change: %d writes, file %v", g.Writes(), got)
+	}
+}

@@ -2,6 +2,7 @@ package envfile
 
 import (
 	"context"
+	"crypto/sha256"
 
 	"github.com/tokend/tokend/internal/atomicfile"
 )
@@ -85,19 +86,26 @@ func ended(b *batch) bool {
 func (f *File) lead(b *batch) error {
 	f.pending, f.writing = nil, b
 	data := f.render()
-	hook := f.beforeWrite
+	hook, onDisk := f.beforeWrite, f.onDisk
 	f.mu.Unlock()
 	if hook != nil {
 		hook()
 	}
-	write := atomicfile.WriteFile
-	if f.dirSync != nil {
-		write = f.dirSync.WriteFile
+	// At start-up every variable is set again to the value the file already
+	// holds: a render identical to the file found at Open needs no rewrite.
+	same := onDisk != nil && sha256.Sum256(data) == *onDisk
+	var err error
+	if !same {
+		write := atomicfile.WriteFile
+		if f.dirSync != nil {
+			write = f.dirSync.WriteFile
+		}
+		err = write(f.path, data, f.mode)
 	}
-	err := write(f.path, data, f.mode)
 	f.mu.Lock()
-	if err == nil {
+	if err == nil && !same {
 		f.writes++
+		f.onDisk = nil // the file is ours now; Open's copy says nothing
 	}
 	b.err, f.writing = err, nil
 	close(b.done)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,5 +253,61 @@ func TestConcurrentWritesAndReader(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// inode identifies the file now at path: an atomic rewrite gives a new one.
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// TestFirstWriteSkipsIdenticalFile: a new Sink (a restart, a reload) whose
+// first token is already in the file with the right mode leaves the file
+// alone; a different token, a different mode or a changed file is written.
+func TestFirstWriteSkipsIdenticalFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tok.json")
+	ctx := context.Background()
+	if err := newSink(t, Options{Path: path, Format: FormatJSON}).Write(ctx, token()); err != nil {
+		t.Fatal(err)
+	}
+	ino := inode(t, path)
+
+	restarted := newSink(t, Options{Path: path, Format: FormatJSON})
+	if err := restarted.Write(ctx, token()); err != nil {
+		t.Fatal(err)
+	}
+	if inode(t, path) != ino {
+		t.Fatal("an identical first write replaced the file")
+	}
+	next := token()
+	next.AccessToken, next.Generation = secret.New("a-new-token"), 8
+	if err := restarted.Write(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if inode(t, path) == ino || !strings.Contains(readFile(t, path), "a-new-token") {
+		t.Fatal("a new token was not written")
+	}
+
+	ino = inode(t, path)
+	if err := newSink(t, Options{Path: path, Format: FormatJSON, Mode: 0o640}).Write(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); inode(t, path) == ino || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("a changed mode was not applied (mode %v)", fi.Mode().Perm())
+	}
+
+	if err := os.WriteFile(path, []byte("edited by hand"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := newSink(t, Options{Path: path, Format: FormatJSON, Mode: 0o640}).Write(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(readFile(t, path), "a-new-token") {
+		t.Fatal("a file changed by hand was not rewritten")
 	}
 }
