@@ -59,6 +59,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 	d.setConfig(cfg)
 	log.Info("config reloaded", zap.Int("credentials", len(cfg.Credentials)),
 		zap.Strings("added", added), zap.Strings("removed", removed))
+	releaseTransientMemory()
 	return nil
 }
 
