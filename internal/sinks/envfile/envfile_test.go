@@ -47,6 +47,16 @@ func read(t *testing.T, path string) string {
 	return string(b)
 }
 
+// writeValues writes each value through its sink (sink, value, sink, value...).
+func writeValues(t *testing.T, pairs ...any) {
+	t.Helper()
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := pairs[i].(*Sink).Write(t.Context(), tok("c", pairs[i+1].(string))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // readVars parses the env-file at path.
 func readVars(t *testing.T, path string) map[string]string {
 	t.Helper()
@@ -63,14 +73,7 @@ func TestRetain(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.env")
 	f := open(t, path, 0)
 	a, b := sink(t, f, "A"), sink(t, f, "B")
-	for _, w := range []struct {
-		s   *Sink
-		val string
-	}{{a, "tok-a"}, {b, "tok-b"}} {
-		if err := w.s.Write(t.Context(), tok("c", w.val)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeValues(t, a, "tok-a", b, "tok-b")
 	f.Retain([]string{"A", "NOT_REGISTERED"})
 	if err := a.Write(t.Context(), tok("c", "tok-a2")); err != nil {
 		t.Fatal(err)
@@ -423,27 +426,13 @@ func TestReopenSkipsIdenticalRewrite(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.env")
 	f := open(t, path, 0)
 	a, b := sink(t, f, "A"), sink(t, f, "B")
-	for _, w := range []struct {
-		s   *Sink
-		val string
-	}{{a, "tok-a"}, {b, "tok-b"}} {
-		if err := w.s.Write(t.Context(), tok("c", w.val)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeValues(t, a, "tok-a", b, "tok-b")
 	before := read(t, path)
 	fi0, _ := os.Stat(path)
 
 	g := open(t, path, 0) // the restarted daemon
 	a2, b2 := sink(t, g, "A"), sink(t, g, "B")
-	for _, w := range []struct {
-		s   *Sink
-		val string
-	}{{a2, "tok-a"}, {b2, "tok-b"}} {
-		if err := w.s.Write(t.Context(), tok("c", w.val)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeValues(t, a2, "tok-a", b2, "tok-b")
 	fi1, _ := os.Stat(path)
 	if g.Writes() != 0 || !os.SameFile(fi0, fi1) || read(t, path) != before {
 		t.Fatalf("identical values rewrote the file (%d writes)", g.Writes())
