@@ -13,7 +13,7 @@ func TestBuildCacheChecksEachDirectoryOnce(t *testing.T) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	bc := newBuildCache(&config.Config{Scheduler: config.Scheduler{MaxConcurrent: 64}})
+	bc := newBuildCache(&config.Config{Scheduler: config.Scheduler{MaxConcurrent: 64}}, nil)
 	if err := bc.checkDir(dir); err != nil {
 		t.Fatal(err)
 	}

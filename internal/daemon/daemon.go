@@ -17,7 +17,6 @@ import (
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/secret"
-	"github.com/tokend/tokend/internal/sinks/envfile"
 	"github.com/tokend/tokend/internal/sinks/file"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/vault"
@@ -30,7 +29,7 @@ type Daemon struct {
 	log   *zap.Logger
 	store stateStore    // *state.Store or *vaultstore.Store (vault.go)
 	vault *vault.Client // nil without [vault]
-	envs  *envFiles     // env-files shared across reloads (envfiles.go); used under ops.reloadMu
+	share *sinkShare    // what sinks share for the daemon's life (sinkshare.go); used under ops.reloadMu
 	sched *scheduler.Scheduler
 	ops   ops // metrics, systemd, status server, reload (ops.go)
 }
@@ -39,7 +38,7 @@ type Daemon struct {
 // sink's directory so a bad path fails now rather than at 3 a.m., and builds
 // the scheduler. Errors name the credential and sink concerned.
 func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, error) {
-	d := &Daemon{log: log, envs: newEnvFiles()}
+	d := &Daemon{log: log, share: newSinkShare()}
 	d.setConfig(cfg)
 	d.prepareOps(&opts)
 	var err error
@@ -50,7 +49,7 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	if err != nil {
 		return nil, err
 	}
-	d.envs.apply()
+	d.share.apply()
 	store, err := openStore(cfg, d.vault)
 	if err != nil {
 		return nil, fmt.Errorf("opening state store: %w", err)
@@ -119,7 +118,7 @@ func BuildCredentials(cfg *config.Config) ([]scheduler.Credential, error) {
 
 func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential, error) {
 	var errs []error
-	shared := newBuildCache(cfg)
+	shared := newBuildCache(cfg, hw.share)
 	var out []scheduler.Credential
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
@@ -130,9 +129,7 @@ func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential
 		}
 		out = append(out, c)
 	}
-	if hw.envs != nil {
-		hw.envs.record(shared.vars)
-	}
+	shared.share.record(shared.vars)
 	return out, errors.Join(errs...)
 }
 
@@ -192,8 +189,8 @@ func buildSink(cred string, sc config.Sink, shared *buildCache, hw hookWiring) (
 	}
 	switch sc.Type {
 	case "file":
-		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode, CheckDir: shared.checkDir, DirSync: shared.dirSync,
-			Slots: shared.fileSlots})
+		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode, CheckDir: shared.checkDir, DirSync: shared.share.dirSync,
+			Slots: shared.share.fileSlots})
 	case "envfile":
 		abs, err := filepath.Abs(sc.Path)
 		if err != nil {
@@ -204,12 +201,7 @@ func buildSink(cred string, sc config.Sink, shared *buildCache, hw hookWiring) (
 		}
 		f, ok := shared.files[abs]
 		if !ok {
-			if hw.envs != nil {
-				f, err = hw.envs.get(abs, mode)
-			} else {
-				f, err = envfile.Open(abs, mode)
-			}
-			if err != nil {
+			if f, err = shared.share.get(abs, mode); err != nil {
 				return nil, err
 			}
 			shared.files[abs] = f

@@ -25,7 +25,7 @@ func TestEnvFileSharedAcrossCredentials(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tokens.env")
 	spellings := []string{path, filepath.Join(dir, ".", "tokens.env"), filepath.Join(dir, "sub", "..", "tokens.env")}
-	bc := newBuildCache(&config.Config{})
+	bc := newBuildCache(&config.Config{}, nil)
 	var built []scheduler.Sink
 	for i, p := range spellings {
 		sk, err := buildSink(fmt.Sprintf("cred%d", i), config.Sink{Type: "envfile", Path: p, Var: fmt.Sprintf("T%d", i), Mode: "0600"}, bc, hookWiring{})
@@ -145,9 +145,9 @@ func TestReloadKeepsEnvFile(t *testing.T) {
 	defer stop()
 	waitFor(t, "both credentials ok", 10*time.Second, allOK(d))
 	envPath := filepath.Join(e.dir, "tokens.env")
-	f0 := d.envs.files[envPath]
+	f0 := d.share.files[envPath]
 	if f0 == nil {
-		t.Fatalf("no shared File for %s: %v", envPath, d.envs.files)
+		t.Fatalf("no shared File for %s: %v", envPath, d.share.files)
 	}
 
 	// Replace svc (SVC_TOKEN) by "new" (NEW_TOKEN) in the same env-file.
@@ -168,7 +168,7 @@ auth_style = "post"
 	if err := d.Reload(context.Background()); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	if d.envs.files[envPath] != f0 {
+	if d.share.files[envPath] != f0 {
 		t.Fatal("the reload opened a second File for the env-file")
 	}
 	waitFor(t, "NEW_TOKEN written and SVC_TOKEN gone", 10*time.Second, func() bool {
@@ -206,10 +206,10 @@ auth_style = "post"
 	if err == nil || !strings.Contains(err.Error(), "missing-dir") {
 		t.Fatalf("reload with a missing sink directory: %v", err)
 	}
-	if _, ok := d.envs.files[otherPath]; ok || d.envs.files[envPath] != f0 {
-		t.Fatalf("files after a rejected reload: %v", d.envs.files)
+	if _, ok := d.share.files[otherPath]; ok || d.share.files[envPath] != f0 {
+		t.Fatalf("files after a rejected reload: %v", d.share.files)
 	}
-	if got := strings.Join(d.envs.running[envPath], ","); got != "APP_TOKEN,NEW_TOKEN" {
+	if got := strings.Join(d.share.running[envPath], ","); got != "APP_TOKEN,NEW_TOKEN" {
 		t.Fatalf("running variables of %s after a rejected reload: %s", envPath, got)
 	}
 }

@@ -37,7 +37,7 @@ type hookWiring struct {
 	log   *zap.Logger
 	obs   hook.Observer
 	vault *vault.Client // vault sinks (vault.go); nil without [vault]
-	envs  *envFiles     // the daemon's env-files across reloads; nil: one File per path per build
+	share *sinkShare    // the daemon's, across reloads; nil: a fresh one per build (CLI validation)
 }
 
 // prepareOps sets up metrics and systemd notifications and plugs them into
@@ -69,7 +69,7 @@ func (d *Daemon) prepareOps(opts *scheduler.Options) {
 }
 
 func (d *Daemon) hooks() hookWiring {
-	return hookWiring{log: d.log.Named("hook"), obs: d.ops.metrics, vault: d.vault, envs: d.envs}
+	return hookWiring{log: d.log.Named("hook"), obs: d.ops.metrics, vault: d.vault, share: d.share}
 }
 
 // startOps runs once the store is open: it creates the admin token and

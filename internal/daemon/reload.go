@@ -46,7 +46,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 		err = d.sched.Update(ctx, creds)
 	}
 	if err != nil {
-		d.envs.abandon()
+		d.share.abandon()
 		for _, line := range strings.Split(err.Error(), "\n") {
 			if line = strings.TrimSpace(line); line != "" {
 				log.Error("reload rejected; keeping the running config", zap.String("problem", line))
@@ -54,7 +54,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 		}
 		return fmt.Errorf("config %s rejected; still running the previous config:\n%w", old.Path, err)
 	}
-	d.envs.apply()
+	d.share.apply()
 	added, removed := diffNames(d.credentialNames(), cfg)
 	d.setConfig(cfg)
 	log.Info("config reloaded", zap.Int("credentials", len(cfg.Credentials)),
