@@ -50,6 +50,13 @@ func startProvider(t *testing.T, ttl time.Duration, clients ...string) (*fakepro
 	return p, base
 }
 
+// ccCredential is a client_credentials [[credential]] table (post auth) for
+// clientID, whose secret is clientID+"-secret-value"; its sinks follow it.
+func ccCredential(name, clientID, tokenURL string) string {
+	return fmt.Sprintf("[[credential]]\nname = %q\ngrant = \"client_credentials\"\ntoken_url = %q\nclient_id = %q\nclient_secret = %q\nauth_style = \"post\"\n",
+		name, tokenURL, clientID, clientID+"-secret-value")
+}
+
 func newE2E(t *testing.T, ttl time.Duration) *e2e {
 	t.Helper()
 	dir := t.TempDir()

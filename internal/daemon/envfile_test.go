@@ -74,19 +74,8 @@ func TestSharedEnvFileBurstEndToEnd(t *testing.T) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[state]\ndir = %q\n[scheduler]\nmax_concurrent = 4\n", filepath.Join(dir, "state"))
 	for i := range n {
-		fmt.Fprintf(&b, `
-[[credential]]
-name = "c%02d"
-grant = "client_credentials"
-token_url = %q
-client_id = "svc"
-client_secret = "svc-secret-value"
-auth_style = "post"
-  [[credential.sink]]
-  type = "envfile"
-  path = %q
-  var = "C%02d_TOKEN"
-`, i, base+"/token", envPath, i)
+		b.WriteString("\n" + ccCredential(fmt.Sprintf("c%02d", i), "svc", base+"/token"))
+		fmt.Fprintf(&b, "  [[credential.sink]]\n  type = \"envfile\"\n  path = %q\n  var = \"C%02d_TOKEN\"\n", envPath, i)
 	}
 	cfg, err := config.Decode([]byte(b.String()))
 	if err != nil {
@@ -152,18 +141,11 @@ func TestReloadKeepsEnvFile(t *testing.T) {
 
 	// Replace svc (SVC_TOKEN) by "new" (NEW_TOKEN) in the same env-file.
 	e.edit(t, func(s string) string {
-		return s[:strings.Index(s, "[[credential]]\nname = \"svc\"")] + fmt.Sprintf(`[[credential]]
-name = "new"
-grant = "client_credentials"
-token_url = %q
-client_id = "new"
-client_secret = "new-secret-value"
-auth_style = "post"
-  [[credential.sink]]
+		return s[:strings.Index(s, "[[credential]]\nname = \"svc\"")] + ccCredential("new", "new", e.url+"/token") + fmt.Sprintf(`  [[credential.sink]]
   type = "envfile"
   path = %q
   var = "NEW_TOKEN"
-`, e.url+"/token", envPath)
+`, envPath)
 	})
 	if err := d.Reload(context.Background()); err != nil {
 		t.Fatalf("reload: %v", err)
@@ -185,22 +167,14 @@ auth_style = "post"
 	// had opened a second env-file.
 	otherPath := filepath.Join(e.dir, "other.env")
 	e.edit(t, func(s string) string {
-		return s + fmt.Sprintf(`
-[[credential]]
-name = "other"
-grant = "client_credentials"
-token_url = %q
-client_id = "new"
-client_secret = "new-secret-value"
-auth_style = "post"
-  [[credential.sink]]
+		return s + "\n" + ccCredential("other", "new", e.url+"/token") + fmt.Sprintf(`  [[credential.sink]]
   type = "envfile"
   path = %q
   var = "OTHER_TOKEN"
   [[credential.sink]]
   type = "file"
   path = %q
-`, e.url+"/token", otherPath, filepath.Join(e.dir, "missing-dir", "other.json"))
+`, otherPath, filepath.Join(e.dir, "missing-dir", "other.json"))
 	})
 	err := d.Reload(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "missing-dir") {

@@ -64,17 +64,10 @@ func TestReloadAddsRemovesChangesAndRejects(t *testing.T) {
 	// Remove svc, add "new", and give app a shorter window and a new sink.
 	e.edit(t, func(s string) string {
 		i := strings.Index(s, "[[credential]]\nname = \"svc\"")
-		s = s[:i] + fmt.Sprintf(`[[credential]]
-name = "new"
-grant = "client_credentials"
-token_url = %q
-client_id = "new"
-client_secret = "new-secret-value"
-auth_style = "post"
-  [[credential.sink]]
+		s = s[:i] + ccCredential("new", "new", e.url+"/token") + fmt.Sprintf(`  [[credential.sink]]
   type = "file"
   path = %q
-`, e.url+"/token", filepath.Join(e.dir, "new.token"))
+`, filepath.Join(e.dir, "new.token"))
 		return strings.Replace(s, `refresh_token_file`, `refresh_before = "59m"
 refresh_token_file`, 1) + fmt.Sprintf(`
 [[credential]]
