@@ -125,7 +125,7 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 			return result{rec: cur, adopted: true}
 		}
 	}
-	needsRT := j.cred.Grant == grants.GrantRefreshToken
+	needsRT := j.cred.Grant.SpendsRefreshToken()
 	if needsRT && rec.RefreshToken.IsZero() {
 		return result{rec: rec, err: &grants.Error{Credential: name, Code: "no_refresh_token", Class: grants.ClassPermanent,
 			Description: "no refresh token stored: run tokend authorize or tokend import for this credential"}}
