@@ -1,7 +1,9 @@
 // Package grants speaks the OAuth 2.0 token endpoint (RFC 6749 §4.1.3, §4.4,
 // §6) and nothing else: it builds the request for a grant, authenticates the
 // client, parses the token response and turns every failure into a typed
-// *Error that says whether retrying can help.
+// *Error that says whether retrying can help. The grant types and the
+// client authentication methods are one table each (kinds.go,
+// authmethods.go) that the rest of tokend asks instead of switching on names.
 //
 // The package holds no state between calls and never logs. A Client is safe
 // for concurrent use; whether two concurrent refreshes with the same refresh
