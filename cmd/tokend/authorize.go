@@ -39,8 +39,8 @@ func runAuthorize(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "tokend authorize: %v\n", err)
 		return 1
 	}
-	if cr.Grant == string(grants.GrantClientCredentials) {
-		fmt.Fprintf(stderr, "tokend authorize: credential %q uses client_credentials: it needs no authorization; tokend run obtains its tokens\n", name)
+	if !cr.GrantKind().NeedsBootstrap {
+		fmt.Fprintf(stderr, "tokend authorize: credential %q uses %s: it needs no authorization; tokend run obtains its tokens\n", name, cr.Grant)
 		return 1
 	}
 	client, err := grants.New(cr.GrantsConfig())

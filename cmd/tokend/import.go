@@ -34,8 +34,8 @@ func runImport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokend import: %v\n", err)
 		return 1
 	}
-	if cr.Grant == string(grants.GrantClientCredentials) {
-		fmt.Fprintf(stderr, "tokend import: credential %q uses client_credentials: tokend obtains its tokens by itself\n", name)
+	if !cr.GrantKind().NeedsBootstrap {
+		fmt.Fprintf(stderr, "tokend import: credential %q uses %s: tokend obtains its tokens by itself\n", name, cr.Grant)
 		return 1
 	}
 	data, err := readToken(*from, stdin, stderr)

@@ -54,9 +54,9 @@ func cmdIntrospect(args []string, stdout, stderr io.Writer) int {
 	if st != nil {
 		defer st.Close()
 	}
-	hint := "access_token"
+	hint := grants.HintAccessToken
 	if *refresh {
-		hint = "refresh_token"
+		hint = grants.HintRefreshToken
 	}
 	in, err := client.Introspect(ctx, tok, hint)
 	if err != nil {

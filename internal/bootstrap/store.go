@@ -50,9 +50,9 @@ type StoreOptions struct {
 }
 
 // Store saves tok for the configured credential name. If no daemon holds
-// the (file) state store it writes the record itself, exactly as
-// scheduler.ImportRecord builds it (next generation, status ok or pending,
-// intent and last error cleared); otherwise, and always with the vault
+// the (file) state store it writes the record itself, built by
+// state.Record.Imported as the daemon's Import builds it (next generation,
+// status ok or pending, intent and last error cleared); otherwise, and always with the vault
 // backend, it hands tok to the daemon. An error means nothing is known to
 // have been stored.
 func Store(ctx context.Context, cfg *config.Config, name string, tok scheduler.ImportedToken, opts StoreOptions) (Where, error) {
@@ -121,7 +121,7 @@ func storeDirect(ctx context.Context, st *state.Store, name string, tok schedule
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err
 	}
-	return st.Save(ctx, scheduler.ImportRecord(prev, name, tok, now))
+	return st.Save(ctx, prev.Imported(name, tok, now))
 }
 
 func viaDaemon(ctx context.Context, cfg *config.Config, name string, tok scheduler.ImportedToken, opts StoreOptions) (Where, error) {
@@ -160,11 +160,8 @@ type statusImporter struct{ c *status.Client }
 
 func (s statusImporter) Import(ctx context.Context, name string, tok scheduler.ImportedToken) error {
 	return s.c.Import(ctx, name, status.ImportRequest{RefreshToken: tok.RefreshToken, AccessToken: tok.AccessToken,
-		TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.ExpiresAt})
+		TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.ExpiresAt, IssuedAt: tok.IssuedAt})
 }
 
 // FromToken is a token-endpoint answer as Store (and scheduler.Import) take it.
-func FromToken(tok grants.Token) scheduler.ImportedToken {
-	return scheduler.ImportedToken{RefreshToken: tok.RefreshToken, AccessToken: tok.AccessToken, TokenType: tok.TokenType,
-		Scope: tok.Scope, ExpiresAt: tok.ExpiresAt, IssuedAt: tok.IssuedAt}
-}
+func FromToken(tok grants.Token) scheduler.ImportedToken { return scheduler.TokensFrom(tok) }

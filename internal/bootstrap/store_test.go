@@ -44,13 +44,13 @@ func TestStoreDirectWritesWhatImportWould(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := scheduler.ImportRecord(prev, "app", tok, now)
+	want := prev.Imported("app", tok, now)
 	if got.Generation != 6 || got.Status != state.StatusOK || got.Intent != nil || got.LastError != nil ||
 		got.RefreshToken.Reveal() != "rt-new" || got.AccessToken.Reveal() != "at-new" || !got.LastSuccess.Equal(now) {
 		t.Errorf("stored %+v", got)
 	}
 	if !reflect.DeepEqual(stripTimes(got), stripTimes(want)) {
-		t.Errorf("stored record differs from scheduler.ImportRecord:\n got %+v\nwant %+v", got, want)
+		t.Errorf("stored record differs from state.Record.Imported:\n got %+v\nwant %+v", got, want)
 	}
 
 	// A bare refresh token: pending, so tokend run refreshes at once.

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/tokend/tokend/internal/grants"
+)
 
 // Defaults, in one place. README's config reference lists the same values.
 const (
@@ -10,8 +14,8 @@ const (
 	DefaultLifetime       = time.Hour
 	DefaultSinkMode       = "0600"
 	DefaultFileSinkFormat = "raw"
-	DefaultGrant          = "refresh_token"
-	DefaultAuthStyle      = "basic"
+	DefaultGrant          = string(grants.DefaultGrant)
+	DefaultAuthStyle      = string(grants.DefaultAuthStyle)
 	DefaultBody           = "form"
 	DefaultStateBackend   = "file"
 	DefaultProvider       = "generic"

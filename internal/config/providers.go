@@ -78,11 +78,18 @@ func (cr *Credential) UsesPKCE() bool { return cr.PKCE == nil || *cr.PKCE }
 
 // checkableGrantsConfig is GrantsConfig with the issuer standing in for a
 // token_url that discovery will fill in at start-up, so that everything else
-// is still validated now.
+// is still validated now. An unknown grant or auth style (validateKinds
+// reports it, once) is replaced by the default, for the same reason.
 func (cr *Credential) checkableGrantsConfig() grants.Config {
 	gc := cr.GrantsConfig()
 	if gc.TokenURL == "" {
 		gc.TokenURL = cr.Issuer
+	}
+	if _, err := grants.LookupGrant(gc.Grant); err != nil {
+		gc.Grant = grants.DefaultGrant
+	}
+	if _, err := grants.LookupAuthMethod(gc.AuthStyle); err != nil {
+		gc.AuthStyle = grants.DefaultAuthStyle
 	}
 	return gc
 }
@@ -115,12 +122,6 @@ func (cr *Credential) validateProvider(key string) []error {
 	}
 	if p, ok := grants.LookupPreset(cr.Provider); ok && cr.APIURL != "" && p.TokenPath == "" {
 		bad("api_url", "is only used by providers whose token endpoint lives on an API host (basiq)")
-	}
-	if (cr.APIKey != "" || cr.APIKeyFile != "" || cr.APIKeyEnv != "") && cr.AuthStyle != string(grants.AuthBasicRaw) {
-		bad("api_key", "is only used with auth_style \"basic_raw\" (use client_secret for %q)", cr.AuthStyle)
-	}
-	if cr.SendGrantType != nil && !*cr.SendGrantType && cr.Grant != string(grants.GrantClientCredentials) {
-		bad("send_grant_type", "false is only possible with grant \"client_credentials\"")
 	}
 	return errs
 }

@@ -97,37 +97,13 @@ func (cr *Credential) validate(key string) []error {
 	if _, ok := grants.LookupPreset(cr.Provider); !ok {
 		bad("provider", "unknown provider %q (supported: %s)", cr.Provider, strings.Join(grants.PresetNames(), ", "))
 	}
-	switch grants.Grant(cr.Grant) {
-	case grants.GrantRefreshToken, grants.GrantClientCredentials:
-	default:
-		bad("grant", "unknown grant %q (supported: refresh_token, client_credentials)", cr.Grant)
-	}
+	errs = append(errs, cr.validateKinds(key)...)
 	if cr.TokenURL == "" && cr.Issuer == "" {
 		bad("token_url", "is required (or issuer, to discover it)")
 	} else if err := grants.Validate(cr.checkableGrantsConfig()); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", key, err))
 	}
-	if cr.ClientID == "" && cr.AuthStyle != string(grants.AuthBasicRaw) {
-		bad("client_id", "is required")
-	}
-	n := 0
-	for _, v := range []string{cr.ClientSecret, cr.ClientSecretFile, cr.ClientSecretEnv, cr.APIKey, cr.APIKeyFile, cr.APIKeyEnv} {
-		if v != "" {
-			n++
-		}
-	}
-	switch {
-	case n > 1:
-		bad("client_secret", "set only one of client_secret, client_secret_file, client_secret_env, api_key, api_key_file, api_key_env")
-	case n == 0 && cr.AuthStyle == string(grants.AuthBasicRaw):
-		bad("api_key_file", "an API key is required with auth_style %q (api_key_file, api_key_env or api_key)", cr.AuthStyle)
-	case n == 0 && cr.AuthStyle != string(grants.AuthNone):
-		bad("client_secret_file", "a client secret is required with auth_style %q (or use auth_style = \"none\")", cr.AuthStyle)
-	}
 	errs = append(errs, cr.validateProvider(key)...)
-	if cr.Grant == string(grants.GrantClientCredentials) && cr.RefreshTokenFile != "" {
-		bad("refresh_token_file", "is only used with grant = \"refresh_token\"")
-	}
 	if cr.RefreshBefore.Duration < 0 {
 		bad("refresh_before", "must not be negative")
 	}

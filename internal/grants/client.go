@@ -3,7 +3,6 @@ package grants
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -43,37 +42,27 @@ type Token struct {
 	ExpirySource string
 }
 
-// Renew performs the configured grant: refresh_token (and authorization_code,
-// whose tokens are renewed with their refresh token, RFC 6749 §1.5) call
-// Refresh, which fails permanently when refreshToken is empty;
-// client_credentials calls ClientCredentials and ignores refreshToken.
-// Errors are *Error; see Error for their classification.
+// Renew performs the configured grant: the request its GrantKind builds
+// (refresh_token and authorization_code, whose tokens are renewed with their
+// refresh token, RFC 6749 §1.5, redeem refreshToken and fail permanently
+// when it is empty; client_credentials ignores it), sent the same way for
+// every grant. Errors are *Error; see Error for their classification.
 func (c *Client) Renew(ctx context.Context, refreshToken secret.Secret) (Token, error) {
-	if c.cfg.Grant == GrantClientCredentials {
-		return c.ClientCredentials(ctx)
-	}
-	return c.Refresh(ctx, refreshToken)
+	kind := grantKind(c.cfg.Grant) // never nil: New checked the grant
+	return c.grant(ctx, kind.Request, GrantInput{RefreshToken: refreshToken})
 }
 
-// Refresh redeems refreshToken (RFC 6749 §6). The returned Token's
-// RefreshToken is the rotated one, or zero if the provider kept the old one.
+// Refresh redeems refreshToken (RFC 6749 §6) whatever the configured grant.
+// The returned Token's RefreshToken is the rotated one, or zero if the
+// provider kept the old one.
 func (c *Client) Refresh(ctx context.Context, refreshToken secret.Secret) (Token, error) {
-	if refreshToken.IsZero() {
-		return Token{}, &Error{Credential: c.cfg.Name, Code: "no_refresh_token", Class: ClassPermanent,
-			Description: "no refresh token to redeem", Err: ErrNoRefreshToken}
-	}
-	v := url.Values{"grant_type": {string(GrantRefreshToken)}, "refresh_token": {refreshToken.Reveal()}}
-	return c.do(ctx, v, refreshToken.Reveal())
+	return c.grant(ctx, refreshTokenRequest, GrantInput{RefreshToken: refreshToken})
 }
 
 // ClientCredentials requests a token with the client's own credentials
 // (RFC 6749 §4.4). With Config.OmitGrantType the body carries no grant_type.
 func (c *Client) ClientCredentials(ctx context.Context) (Token, error) {
-	v := url.Values{"grant_type": {string(GrantClientCredentials)}}
-	if c.cfg.OmitGrantType {
-		v = url.Values{}
-	}
-	return c.do(ctx, v)
+	return c.grant(ctx, clientCredentialsRequest, GrantInput{})
 }
 
 // ExchangeCode redeems an authorization code (RFC 6749 §4.1.3). redirectURI
@@ -91,6 +80,15 @@ func (c *Client) ExchangeCode(ctx context.Context, code secret.Secret, redirectU
 		v.Set("code_verifier", codeVerifier)
 	}
 	return c.do(ctx, v, code.Reveal(), codeVerifier)
+}
+
+// grant sends the request that build makes from in.
+func (c *Client) grant(ctx context.Context, build func(*Config, GrantInput) (url.Values, []string, *Error), in GrantInput) (Token, error) {
+	v, sensitive, e := build(&c.cfg, in)
+	if e != nil {
+		return Token{}, c.fail(e)
+	}
+	return c.do(ctx, v, sensitive...)
 }
 
 // do sends one token request with the grant fields in v. sensitive lists the
@@ -177,36 +175,19 @@ func (c *Client) newRequest(ctx context.Context, v url.Values) (*http.Request, e
 	return c.post(ctx, c.tokenURL, v, cfg.Body, auth)
 }
 
-// clientAuth applies the configured client authentication: it returns the
-// Authorization header value, or adds client_id/client_secret to v.
-func (c *Client) clientAuth(v url.Values) (string, error) {
-	cfg := &c.cfg
-	switch cfg.AuthStyle {
-	case AuthBasic:
-		// RFC 6749 §2.3.1: form-urlencode id and secret before base64.
-		pair := url.QueryEscape(cfg.ClientID) + ":" + url.QueryEscape(cfg.ClientSecret.Reveal())
-		return "Basic " + base64.StdEncoding.EncodeToString([]byte(pair)), nil
-	case AuthBasicRaw:
-		raw := cfg.ClientSecret.Reveal()
-		if raw == "" || !validHeaderValue(raw) {
-			return "", c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent,
-				Description: "auth style basic_raw needs a client secret without control characters"})
-		}
-		return "Basic " + raw, nil
-	case AuthPost, AuthNone:
-		if cfg.ClientID != "" {
-			v.Set("client_id", cfg.ClientID)
-		}
-		if cfg.AuthStyle == AuthPost && !cfg.ClientSecret.IsZero() {
-			v.Set("client_secret", cfg.ClientSecret.Reveal())
-		}
+// clientAuth applies the configured AuthMethod: it adds to v and returns the
+// headers the method sets.
+func (c *Client) clientAuth(v url.Values) (http.Header, error) {
+	h := http.Header{}
+	if e := authMethod(c.cfg.AuthStyle).Apply(&c.cfg, v, h); e != nil { // New checked the style
+		return nil, c.fail(e)
 	}
-	return "", nil
+	return h, nil
 }
 
 // post builds a POST of v to u, encoded as body, with the configured extra
-// headers and auth as the Authorization header when not empty.
-func (c *Client) post(ctx context.Context, u string, v url.Values, body BodyFormat, auth string) (*http.Request, error) {
+// headers and then the client authentication's headers auth.
+func (c *Client) post(ctx context.Context, u string, v url.Values, body BodyFormat, auth http.Header) (*http.Request, error) {
 	data, ctype := []byte(v.Encode()), "application/x-www-form-urlencoded"
 	if body == BodyJSON {
 		obj := make(map[string]string, len(v))
@@ -228,8 +209,8 @@ func (c *Client) post(ctx context.Context, u string, v url.Values, body BodyForm
 		req.Header.Set(k, h)
 	}
 	req.Header.Set("Content-Type", ctype)
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
+	for k, vals := range auth {
+		req.Header[k] = vals
 	}
 	return req, nil
 }

@@ -1,7 +1,9 @@
 // Package grants speaks the OAuth 2.0 token endpoint (RFC 6749 §4.1.3, §4.4,
 // §6) and nothing else: it builds the request for a grant, authenticates the
 // client, parses the token response and turns every failure into a typed
-// *Error that says whether retrying can help.
+// *Error that says whether retrying can help. The grant types and the
+// client authentication methods are one table each (kinds.go,
+// authmethods.go) that the rest of tokend asks instead of switching on names.
 //
 // The package holds no state between calls and never logs. A Client is safe
 // for concurrent use; whether two concurrent refreshes with the same refresh
@@ -22,34 +24,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/secret"
-)
-
-// Grant names the grant type a Client renews with (RFC 6749 §1.3).
-type Grant string
-
-// The grant types tokend speaks.
-const (
-	GrantRefreshToken      Grant = "refresh_token"
-	GrantClientCredentials Grant = "client_credentials"
-	GrantAuthorizationCode Grant = "authorization_code"
-)
-
-// AuthStyle says how the client authenticates to the token endpoint.
-type AuthStyle string
-
-// The supported client authentication styles.
-const (
-	// AuthBasic is client_secret_basic: id and secret are form-urlencoded
-	// first (RFC 6749 §2.3.1), joined by ":" and base64-encoded.
-	AuthBasic AuthStyle = "basic"
-	// AuthPost is client_secret_post: client_id and client_secret in the body.
-	AuthPost AuthStyle = "post"
-	// AuthNone is a public client: client_id in the body, no secret sent.
-	AuthNone AuthStyle = "none"
-	// AuthBasicRaw sends `Authorization: Basic <ClientSecret>` with the secret
-	// exactly as given (Basiq: the API key already is the base64 value). No
-	// client_id is sent.
-	AuthBasicRaw AuthStyle = "basic_raw"
 )
 
 // BodyFormat is the encoding of the token request body.
@@ -127,7 +101,7 @@ func Validate(cfg Config) error {
 func check(cfg Config) (Config, *url.URL, *url.URL, error) {
 	cfg = cloneConfig(cfg)
 	if cfg.AuthStyle == "" {
-		cfg.AuthStyle = AuthBasic
+		cfg.AuthStyle = DefaultAuthStyle
 	}
 	if cfg.Body == "" {
 		cfg.Body = BodyForm
@@ -235,17 +209,21 @@ func isReservedParam(k string) bool {
 	return false
 }
 
+// validateConfig checks everything but the URLs: the grant and auth method
+// against their tables (and with their own Validate), then the generic parts.
 func validateConfig(cfg *Config) []error {
 	var errs []error
-	switch cfg.Grant {
-	case GrantRefreshToken, GrantClientCredentials, GrantAuthorizationCode:
-	default:
-		errs = append(errs, fmt.Errorf("unknown grant %q", cfg.Grant))
+	kind, err := LookupGrant(cfg.Grant)
+	if err != nil {
+		errs = append(errs, err)
+	} else if kind.Validate != nil {
+		errs = append(errs, kind.Validate(cfg)...)
 	}
-	switch cfg.AuthStyle {
-	case AuthBasic, AuthPost, AuthNone, AuthBasicRaw:
-	default:
-		errs = append(errs, fmt.Errorf("unknown auth style %q (basic, post, none, basic_raw)", cfg.AuthStyle))
+	method, err := LookupAuthMethod(cfg.AuthStyle)
+	if err != nil {
+		errs = append(errs, err)
+	} else if method.Validate != nil {
+		errs = append(errs, method.Validate(cfg)...)
 	}
 	switch cfg.Body {
 	case BodyForm, BodyJSON:
@@ -261,43 +239,45 @@ func validateConfig(cfg *Config) []error {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Params)) {
-		if err := checkParam(k, cfg); err != nil {
+		if err := checkParam(k, cfg, method); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Headers)) {
-		if err := checkHeader(k, cfg.Headers[k], cfg.AuthStyle); err != nil {
+		if err := checkHeader(k, cfg.Headers[k], method); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errs
 }
 
-func checkParam(k string, cfg *Config) error {
+// checkParam checks configured body parameter k. method is the zero
+// AuthMethod when the auth style is unknown (reported on its own).
+func checkParam(k string, cfg *Config, method AuthMethod) error {
 	switch {
 	case k == "":
 		return errors.New("param names must not be empty")
 	case isReservedParam(k):
 		return fmt.Errorf("param %q is set by tokend and cannot be overridden", k)
-	case k == "client_id" && (cfg.AuthStyle == AuthPost || cfg.AuthStyle == AuthNone):
-		return fmt.Errorf("param %q is already sent with auth style %q", k, cfg.AuthStyle)
+	case slices.Contains(method.BodyParams, k):
+		return fmt.Errorf("param %q is already sent with auth style %q", k, method.Name)
 	case k == "scope" && len(cfg.Scopes) > 0:
 		return errors.New(`param "scope" conflicts with scopes`)
 	}
 	return nil
 }
 
-func checkHeader(name, value string, style AuthStyle) error {
+// checkHeader checks configured header name: value against the headers
+// tokend sets itself and those method sends.
+func checkHeader(name, value string, method AuthMethod) error {
 	if !validHeaderName(name) {
 		return fmt.Errorf("header name %q is not a valid HTTP field name", name)
 	}
-	switch http.CanonicalHeaderKey(name) {
-	case "Content-Type", "Content-Length", "Host", "Transfer-Encoding":
+	switch canon := http.CanonicalHeaderKey(name); {
+	case canon == "Content-Type", canon == "Content-Length", canon == "Host", canon == "Transfer-Encoding":
 		return fmt.Errorf("header %q is set by tokend and cannot be overridden", name)
-	case "Authorization":
-		if style == AuthBasic || style == AuthBasicRaw {
-			return fmt.Errorf("header %q is already sent with auth style %q", name, style)
-		}
+	case slices.Contains(method.Headers, canon):
+		return fmt.Errorf("header %q is already sent with auth style %q", name, method.Name)
 	}
 	if !validHeaderValue(value) {
 		// The value is not echoed: a header may carry a key.

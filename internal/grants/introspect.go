@@ -17,6 +17,12 @@ import (
 // when the credential has no introspection_url.
 var ErrNoIntrospection = errors.New("no introspection endpoint configured")
 
+// The token_type_hint values of RFC 7662 §2.1 (registered in RFC 7009 §4.1.2).
+const (
+	HintAccessToken  = "access_token"
+	HintRefreshToken = "refresh_token"
+)
+
 // introspectTimeout bounds FillExpiry's call: the token it completes has
 // already been issued and must reach the state store soon.
 const introspectTimeout = 5 * time.Second
@@ -39,7 +45,7 @@ func (c *Client) CanIntrospect() bool { return c.introspectURL != "" }
 
 // Introspect asks the introspection endpoint (RFC 7662 §2.1) about token,
 // authenticating the client as it does at the token endpoint. hint is the
-// token_type_hint ("access_token", "refresh_token" or "" for none). The
+// token_type_hint (HintAccessToken, HintRefreshToken or "" for none). The
 // request is always form-encoded, as the RFC requires. Failures are *Error
 // with Endpoint "introspection", classified like token-endpoint errors; an
 // inactive token is not an error (Active is false).

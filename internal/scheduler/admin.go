@@ -8,42 +8,21 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/state"
 )
 
 // ImportedToken is a token obtained out of band (tokend authorize, tokend
-// import) for a configured credential.
-type ImportedToken struct {
-	RefreshToken secret.Secret // zero keeps the stored one
-	AccessToken  secret.Secret // zero: refresh right away
-	TokenType    string
-	Scope        string
-	ExpiresAt    time.Time
-	IssuedAt     time.Time // zero: now
-}
+// import) for a configured credential: a zero RefreshToken keeps the stored
+// one, a zero AccessToken means refresh right away, a zero IssuedAt means
+// now (state.Record.Imported).
+type ImportedToken = state.Tokens
 
-// ImportRecord returns the record that storing tok on top of prev produces:
-// the next generation, intent and last error cleared, status ok (pending when
-// there is no access token). Bootstrap code that writes the store directly
-// uses it too, so both paths agree.
-func ImportRecord(prev state.Record, name string, tok ImportedToken, now time.Time) state.Record {
-	rec := prev
-	rec.Credential = name
-	rec.Generation++
-	if !tok.RefreshToken.IsZero() {
-		rec.RefreshToken = tok.RefreshToken
-	}
-	rec.AccessToken, rec.TokenType, rec.Scope, rec.ExpiresAt = tok.AccessToken, tok.TokenType, tok.Scope, tok.ExpiresAt
-	rec.IssuedAt = tok.IssuedAt
-	if rec.IssuedAt.IsZero() {
-		rec.IssuedAt = now
-	}
-	rec.Intent, rec.LastError, rec.Status = nil, nil, state.StatusPending
-	if !tok.AccessToken.IsZero() {
-		rec.Status, rec.LastSuccess = state.StatusOK, now
-	}
-	return rec
+// TokensFrom is a token-endpoint answer as the record transitions (and
+// Import) take it.
+func TokensFrom(tok grants.Token) state.Tokens {
+	return state.Tokens{RefreshToken: tok.RefreshToken, AccessToken: tok.AccessToken, TokenType: tok.TokenType,
+		Scope: tok.Scope, ExpiresAt: tok.ExpiresAt, IssuedAt: tok.IssuedAt}
 }
 
 // Import stores tok for the named credential durably, then writes the sinks
@@ -71,7 +50,7 @@ func (s *Scheduler) Import(ctx context.Context, name string, tok ImportedToken) 
 		s.endImport(e)
 		return fmt.Errorf("loading state for %q: %w", name, err)
 	}
-	rec := ImportRecord(prev, name, tok, s.now())
+	rec := prev.Imported(name, tok, s.now())
 	if err := s.save(ctx, rec); err != nil {
 		s.endImport(e)
 		return fmt.Errorf("saving imported token for %q: %w", name, err)

@@ -98,7 +98,7 @@ func (s *Scheduler) prepareRecordLocked(e *entry, rec state.Record, found bool, 
 	switch {
 	case !found:
 		rec = state.Record{Credential: c.Name, Status: state.StatusPending}
-		if c.Grant == grants.GrantRefreshToken {
+		if c.Grant.SpendsRefreshToken() {
 			if c.Seed == nil {
 				rec.Status = state.StatusNeedsReauth
 				rec.LastError = &state.ErrorInfo{Class: "permanent", Code: "no_refresh_token", At: now,

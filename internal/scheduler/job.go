@@ -125,7 +125,7 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 			return result{rec: cur, adopted: true}
 		}
 	}
-	needsRT := j.cred.Grant == grants.GrantRefreshToken
+	needsRT := j.cred.Grant.SpendsRefreshToken()
 	if needsRT && rec.RefreshToken.IsZero() {
 		return result{rec: rec, err: &grants.Error{Credential: name, Code: "no_refresh_token", Class: grants.ClassPermanent,
 			Description: "no refresh token stored: run tokend authorize or tokend import for this credential"}}
@@ -133,8 +133,7 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 	start := s.now()
 	if needsRT {
 		// Record the intent durably before spending the refresh token.
-		rec.Intent = &state.Intent{Generation: rec.Generation, StartedAt: start}
-		rec.Status = state.StatusRefreshing
+		rec = rec.WithIntent(start)
 		if err := s.save(ctx, rec); err != nil {
 			rec.Intent = nil
 			return result{rec: rec, err: &storageError{fmt.Errorf("recording refresh intent for %q (refresh token not spent): %w", name, err)}}
@@ -144,28 +143,12 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 	dur := s.now().Sub(start)
 	if err != nil {
 		var ge *grants.Error
-		if errors.As(err, &ge) && ge.Status != 0 {
-			rec.Intent = nil // the provider answered: the outcome is known
-		}
-		rec.LastError = errorInfo(err, j.unknown && grants.IsPermanent(err), s.now())
-		rec.Status = state.StatusBackoff
-		if grants.IsPermanent(err) {
-			rec.Status = state.StatusNeedsReauth
-		}
+		answered := errors.As(err, &ge) && ge.Status != 0 // the outcome is known
+		rec = rec.Failed(errorInfo(err, j.unknown && grants.IsPermanent(err), s.now()), grants.IsPermanent(err), answered)
 		s.persistFailure(ctx, rec, credLog{base: s.credLog, name: name})
 		return result{rec: rec, err: err, spent: true, duration: dur}
 	}
-	next := rec
-	next.Generation++
-	if !tok.RefreshToken.IsZero() {
-		next.RefreshToken = tok.RefreshToken // rotation; none returned keeps the old one
-	}
-	next.AccessToken, next.TokenType, next.Scope = tok.AccessToken, tok.TokenType, tok.Scope
-	next.ExpiresAt, next.IssuedAt = tok.ExpiresAt, tok.IssuedAt
-	if next.IssuedAt.IsZero() {
-		next.IssuedAt = start
-	}
-	next.LastSuccess, next.LastError, next.Intent, next.Status = s.now(), nil, nil, state.StatusOK
+	next := rec.Refreshed(TokensFrom(tok), start, s.now())
 	// The provider has answered: finish the save even if shutdown began.
 	if err := s.save(context.WithoutCancel(ctx), next); err != nil {
 		return result{rec: rec, pending: &next, spent: true, duration: dur,

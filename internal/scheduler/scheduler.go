@@ -69,7 +69,10 @@ type Sink interface {
 
 // Credential is what the scheduler needs to keep one credential alive.
 type Credential struct {
-	Name          string
+	Name string
+	// Grant decides whether a refresh spends a stored refresh token
+	// (grants.GrantKind.SpendsRefreshToken): then the refresh order records
+	// an intent first, and a missing token is seeded or needs a bootstrap.
 	Grant         grants.Grant
 	Source        TokenSource
 	Sinks         []Sink

@@ -66,3 +66,82 @@ type Record struct {
 	Status       Status
 	Intent       *Intent
 }
+
+// Tokens is what a token endpoint (a refresh) or an out-of-band bootstrap
+// (tokend authorize, tokend import) issued for a credential.
+type Tokens struct {
+	RefreshToken secret.Secret // zero keeps the stored one (RFC 6749 §6: rotation is optional)
+	AccessToken  secret.Secret // zero (imports only): none yet, refresh right away
+	TokenType    string
+	Scope        string
+	ExpiresAt    time.Time // zero: unknown
+	IssuedAt     time.Time // zero: the transition's fallback (see Refreshed, Imported)
+}
+
+// WithIntent is r about to present its refresh token to the token endpoint:
+// the durable intent that must be saved before the request (the refresh
+// order), status refreshing.
+func (r Record) WithIntent(started time.Time) Record {
+	r.Intent = &Intent{Generation: r.Generation, StartedAt: started}
+	r.Status = StatusRefreshing
+	return r
+}
+
+// Failed is r after a failed refresh. info is the error to show; permanent
+// sets needs_reauth (else backoff); answered (the provider answered, so the
+// outcome is known) clears the intent, which otherwise stays so a restart
+// knows the refresh token may have been spent.
+func (r Record) Failed(info *ErrorInfo, permanent, answered bool) Record {
+	if answered {
+		r.Intent = nil
+	}
+	r.LastError, r.Status = info, StatusBackoff
+	if permanent {
+		r.Status = StatusNeedsReauth
+	}
+	return r
+}
+
+// Refreshed is r after the token endpoint answered a refresh started at
+// sent with t, at now: the next generation, the rotated refresh token (the
+// old one kept when t has none), t's access token and times (IssuedAt
+// falling back to sent), status ok with LastSuccess now, intent and last
+// error cleared. (A token endpoint answer always has an access token:
+// grants rejects one without.)
+func (r Record) Refreshed(t Tokens, sent, now time.Time) Record {
+	if t.IssuedAt.IsZero() {
+		t.IssuedAt = sent
+	}
+	r = r.next(t, now)
+	r.Status, r.LastSuccess = StatusOK, now
+	return r
+}
+
+// Imported is r after storing tokens obtained out of band for credential
+// name, at now: the next generation (so a running scheduler adopts it), the
+// refresh token replaced only when t has one, the access token and its
+// times replaced (IssuedAt falling back to now), intent and last error
+// cleared, status ok with LastSuccess now, or pending when t has no access
+// token. Every import path (daemon, store written directly) uses it.
+func (r Record) Imported(name string, t Tokens, now time.Time) Record {
+	r.Credential = name
+	if t.IssuedAt.IsZero() {
+		t.IssuedAt = now
+	}
+	return r.next(t, now)
+}
+
+// next is the common part of Refreshed and Imported.
+func (r Record) next(t Tokens, now time.Time) Record {
+	r.Generation++
+	if !t.RefreshToken.IsZero() {
+		r.RefreshToken = t.RefreshToken
+	}
+	r.AccessToken, r.TokenType, r.Scope = t.AccessToken, t.TokenType, t.Scope
+	r.ExpiresAt, r.IssuedAt = t.ExpiresAt, t.IssuedAt
+	r.Intent, r.LastError, r.Status = nil, nil, StatusPending
+	if !t.AccessToken.IsZero() {
+		r.Status, r.LastSuccess = StatusOK, now
+	}
+	return r
+}

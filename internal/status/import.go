@@ -17,13 +17,15 @@ import (
 // AccessToken is required. A zero RefreshToken keeps the stored one; a zero
 // AccessToken makes the daemon refresh right away. ExpiresAt zero means the
 // access token's expiry is unknown (it is then not refreshed on a timer
-// unless the credential has a schedule).
+// unless the credential has a schedule). IssuedAt zero means the daemon's
+// now.
 type ImportRequest struct {
 	RefreshToken secret.Secret
 	AccessToken  secret.Secret
 	TokenType    string
 	Scope        string
 	ExpiresAt    time.Time
+	IssuedAt     time.Time
 }
 
 // importBody is the wire form of ImportRequest (secret.Secret redacts itself
@@ -34,6 +36,7 @@ type importBody struct {
 	TokenType    string     `json:"token_type,omitempty"`
 	Scope        string     `json:"scope,omitempty"`
 	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
+	IssuedAt     *time.Time `json:"issued_at,omitempty"`
 }
 
 func (r ImportRequest) wire() importBody {
@@ -41,6 +44,10 @@ func (r ImportRequest) wire() importBody {
 	if !r.ExpiresAt.IsZero() {
 		t := r.ExpiresAt.UTC()
 		b.ExpiresAt = &t
+	}
+	if !r.IssuedAt.IsZero() {
+		t := r.IssuedAt.UTC()
+		b.IssuedAt = &t
 	}
 	return b
 }
@@ -72,6 +79,9 @@ func decodeImport(r io.Reader) (scheduler.ImportedToken, error) {
 		TokenType: b.TokenType, Scope: b.Scope}
 	if b.ExpiresAt != nil {
 		tok.ExpiresAt = *b.ExpiresAt
+	}
+	if b.IssuedAt != nil {
+		tok.IssuedAt = *b.IssuedAt
 	}
 	return tok, nil
 }

@@ -1,0 +1,150 @@
+package grants
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/tokend/tokend/internal/secret"
+)
+
+// Grant names the grant type a Client renews with (RFC 6749 §1.3). The
+// grant types tokend speaks are the entries of grantKinds.
+type Grant string
+
+// The grant types tokend speaks; each is one entry in grantKinds.
+const (
+	GrantRefreshToken      Grant = "refresh_token"
+	GrantClientCredentials Grant = "client_credentials"
+	GrantAuthorizationCode Grant = "authorization_code"
+)
+
+// DefaultGrant is the grant of a credential that names none (and whose
+// provider preset names none).
+const DefaultGrant = GrantRefreshToken
+
+// GrantKind is everything tokend knows about one grant type, in one place:
+// config validation, the scheduler, `tokend authorize`/`import` and the
+// Client ask it instead of comparing grant names. A new grant is one file
+// with its request builder plus one entry in grantKinds; if it needs a
+// switch on its name anywhere else, this struct is missing a field.
+type GrantKind struct {
+	Name Grant
+	// Configurable says a credential may name this grant in its `grant` key.
+	// authorization_code is bootstrap-only: `tokend authorize` redeems the
+	// code (Client.ExchangeCode), then the credential renews with
+	// refresh_token.
+	Configurable bool
+	// Keys are the credential config keys this grant uses beyond the ones
+	// every grant shares (token_url, client_id, scopes, ...). Config
+	// validation rejects a key that some kind lists but the credential's
+	// grant does not.
+	Keys []string
+	// SpendsRefreshToken says renewing presents the stored refresh token:
+	// the scheduler refuses to renew without one, records a durable intent
+	// before the request and commits the rotated token after it (the refresh
+	// order), and seeds the first one from refresh_token_file.
+	SpendsRefreshToken bool
+	// NeedsBootstrap says the first tokens come from out of band (`tokend
+	// authorize` or `tokend import`). When false, both commands refuse the
+	// credential: tokend obtains its tokens by itself.
+	NeedsBootstrap bool
+	// Validate checks the grant's own parts of cfg (nil: nothing to check).
+	// New and Validate call it after the generic checks.
+	Validate func(cfg *Config) []error
+	// Request builds the body of a renewal request (Client.Renew): the
+	// grant's parameters and the values in them that must never appear in
+	// an error. It adds no client authentication, scope or extra params:
+	// the Client does, the same way for every grant (like x/oauth2's
+	// RetrieveToken). A non-nil *Error is returned as is, without a request.
+	Request func(cfg *Config, in GrantInput) (url.Values, []string, *Error)
+}
+
+// GrantInput is what a grant's request builder may use besides the config.
+type GrantInput struct {
+	// RefreshToken is the stored refresh token (zero when there is none).
+	RefreshToken secret.Secret
+}
+
+// grantKinds is the table of grant types. LookupGrant hands out copies.
+var grantKinds = []GrantKind{
+	{
+		Name: GrantRefreshToken, Configurable: true, Keys: []string{"refresh_token_file"},
+		SpendsRefreshToken: true, NeedsBootstrap: true, Request: refreshTokenRequest,
+	},
+	{
+		Name: GrantClientCredentials, Configurable: true, Keys: []string{"send_grant_type"},
+		Request: clientCredentialsRequest,
+	},
+	{
+		// Tokens obtained with a code are renewed with their refresh token
+		// (RFC 6749 §1.5); the code exchange itself is ExchangeCode.
+		Name: GrantAuthorizationCode, SpendsRefreshToken: true, NeedsBootstrap: true, Request: refreshTokenRequest,
+	},
+}
+
+// LookupGrant returns the grant kind called name. For an unknown name the
+// error lists the known ones: `unknown grant "x" (supported: ...)`.
+func LookupGrant(name Grant) (GrantKind, error) {
+	if k := grantKind(name); k != nil {
+		return *k, nil
+	}
+	names := make([]string, len(grantKinds))
+	for i, k := range grantKinds {
+		names[i] = string(k.Name)
+	}
+	return GrantKind{}, fmt.Errorf("unknown grant %q (supported: %s)", name, strings.Join(names, ", "))
+}
+
+// GrantNames lists the grants a credential may configure (Configurable), in
+// table order.
+func GrantNames() []string {
+	var names []string
+	for _, k := range grantKinds {
+		if k.Configurable {
+			names = append(names, string(k.Name))
+		}
+	}
+	return names
+}
+
+// GrantKinds returns a copy of the whole table, in order.
+func GrantKinds() []GrantKind { return append([]GrantKind(nil), grantKinds...) }
+
+// SpendsRefreshToken reports GrantKind.SpendsRefreshToken for g; false for
+// an unknown grant.
+func (g Grant) SpendsRefreshToken() bool {
+	k := grantKind(g)
+	return k != nil && k.SpendsRefreshToken
+}
+
+// grantKind is the table entry called name, or nil.
+func grantKind(name Grant) *GrantKind {
+	for i := range grantKinds {
+		if grantKinds[i].Name == name {
+			return &grantKinds[i]
+		}
+	}
+	return nil
+}
+
+// refreshTokenRequest redeems the stored refresh token (RFC 6749 §6). It
+// fails permanently, without a request, when there is none.
+func refreshTokenRequest(_ *Config, in GrantInput) (url.Values, []string, *Error) {
+	if in.RefreshToken.IsZero() {
+		return nil, nil, &Error{Code: "no_refresh_token", Class: ClassPermanent,
+			Description: "no refresh token to redeem", Err: ErrNoRefreshToken}
+	}
+	rt := in.RefreshToken.Reveal()
+	return url.Values{"grant_type": {string(GrantRefreshToken)}, "refresh_token": {rt}}, []string{rt}, nil
+}
+
+// clientCredentialsRequest asks for a token with the client's own
+// credentials (RFC 6749 §4.4); with cfg.OmitGrantType the body carries no
+// grant_type (Basiq). Any refresh token is ignored.
+func clientCredentialsRequest(cfg *Config, _ GrantInput) (url.Values, []string, *Error) {
+	if cfg.OmitGrantType {
+		return url.Values{}, nil, nil
+	}
+	return url.Values{"grant_type": {string(GrantClientCredentials)}}, nil, nil
+}
