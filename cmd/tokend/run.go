@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -25,20 +27,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{Warn: func(w string) { log.Warn(w) }})
 	if err != nil {
-		log.Error("invalid config; not starting", zap.String("config", *cfgPath), zap.Error(err))
-		return 1
-	}
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
-	}
-	if err := cfg.ResolveSecrets(); err != nil {
-		log.Error("cannot read secrets; not starting", zap.Error(err))
-		return 1
-	}
-	if err := discoverEndpoints(cfg); err != nil { // issuer = "...": RFC 8414 / OIDC metadata
-		log.Error("endpoint discovery failed; not starting", zap.Error(err))
+		logNotStarting(log, *cfgPath, err)
 		return 1
 	}
 	d, err := daemon.New(cfg, log, scheduler.Options{})
@@ -55,6 +46,24 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// logNotStarting logs why `tokend run` cannot use its config, worded by the
+// step of daemon.LoadConfig that failed.
+func logNotStarting(log *zap.Logger, path string, err error) {
+	var le *daemon.LoadError
+	stage := daemon.StageLoad
+	if errors.As(err, &le) {
+		stage = le.Stage
+	}
+	switch stage {
+	case daemon.StageSecrets:
+		log.Error("cannot read secrets; not starting", zap.Error(err))
+	case daemon.StageDiscovery:
+		log.Error("endpoint discovery failed; not starting", zap.Error(err))
+	default:
+		log.Error("invalid config; not starting", zap.String("config", path), zap.Error(err))
+	}
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
