@@ -99,11 +99,14 @@ func reportStored(w io.Writer, name string, where bootstrap.Where, tok scheduler
 }
 
 // loadCredential loads the config through daemon.LoadConfig for the named
-// credential (secrets are required when needSecrets, else a warning),
-// printing warnings to stderr.
+// credential (unreadable secrets are fatal when needSecrets, else a
+// warning), printing warnings to stderr.
 func loadCredential(ctx context.Context, path, name string, needSecrets bool, stderr io.Writer) (*config.Config, *config.Credential, error) {
-	cfg, err := daemon.LoadConfig(ctx, path, daemon.LoadOptions{Credential: name, OptionalSecrets: !needSecrets,
-		Warn: func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) }})
+	opts := daemon.LoadOptions{Credential: name, Warn: func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) }}
+	if !needSecrets {
+		opts.SecretsUnreadable = func(err error) { fmt.Fprintf(stderr, "warning: %v\n", err) }
+	}
+	cfg, err := daemon.LoadConfig(ctx, path, opts)
 	if err != nil {
 		return nil, nil, err
 	}

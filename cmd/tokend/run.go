@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/daemon"
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
@@ -72,17 +71,17 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{
+		Offline: true, // endpoint discovery happens at start-up of run, never in validate
+		Warn:    func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) },
+		// Secret files may exist only on the target machine: say so, don't fail.
+		SecretsUnreadable: func(err error) {
+			fmt.Fprintf(stderr, "warning: secrets cannot be read here (tokend run would fail):\n%v\n", err)
+		},
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
-	}
-	for _, w := range cfg.Warnings {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
-	}
-	if err := cfg.ResolveSecrets(); err != nil {
-		// Secret files may exist only on the target machine: say so, don't fail.
-		fmt.Fprintf(stderr, "warning: secrets cannot be read here (tokend run would fail):\n%v\n", err)
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d credentials)\n", *cfgPath, len(cfg.Credentials))
 	return 0

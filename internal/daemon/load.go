@@ -45,36 +45,37 @@ type LoadOptions struct {
 	// (authorize, import, introspect): it must be in the config, and only
 	// its issuer is discovered.
 	Credential string
-	// OptionalSecrets turns secrets that cannot be read into a warning
-	// (tokend import, which needs one only to ask about a missing expiry).
-	OptionalSecrets bool
-	// Warn receives each warning as it is found: the config's own
-	// (cfg.Warnings), then, with OptionalSecrets, the unreadable secrets.
-	// Nil drops them.
+	// Warn receives the config's warnings (cfg.Warnings), in order; nil
+	// drops them.
 	Warn func(string)
+	// SecretsUnreadable, if set, receives the error listing the secrets that
+	// cannot be read, and loading goes on (tokend import, which needs a
+	// secret only to ask about a missing expiry; tokend validate, run where
+	// the secret files may not exist). Nil: they fail LoadConfig.
+	SecretsUnreadable func(error)
+	// Offline skips issuer discovery (tokend validate needs no network).
+	Offline bool
 	// HTTPClient is used for discovery; nil: discovery's default.
 	HTTPClient *http.Client
 }
 
 // LoadConfig is the one path from a config file to a config ready to use,
-// shared by `tokend run`, Reload and the bootstrap commands: config.Load
-// (every validation problem at once), its warnings to opts.Warn,
-// ResolveSecrets (every unreadable secret at once), then issuer discovery
-// for the credentials that set issuer (all of them, or opts.Credential
-// only), bounded by 30 seconds and ctx. It stops at the first step that
+// shared by `tokend run`, Reload, `tokend validate` and the bootstrap
+// commands: config.Load (every validation problem at once), its warnings to
+// opts.Warn, ResolveSecrets (every unreadable secret at once), then, unless
+// opts.Offline, issuer discovery for the credentials that set issuer (all of
+// them, or opts.Credential only), bounded by 30 seconds and ctx. It stops at the first step that
 // fails and returns a *LoadError naming it; nothing is logged or printed
 // here. Errors never hold a secret.
 func LoadConfig(ctx context.Context, path string, opts LoadOptions) (*config.Config, error) {
-	warn := opts.Warn
-	if warn == nil {
-		warn = func(string) {}
-	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, &LoadError{StageLoad, err}
 	}
 	for _, w := range cfg.Warnings {
-		warn(w)
+		if opts.Warn != nil {
+			opts.Warn(w)
+		}
 	}
 	var only *config.Credential
 	if opts.Credential != "" {
@@ -85,10 +86,13 @@ func LoadConfig(ctx context.Context, path string, opts LoadOptions) (*config.Con
 		only = cr
 	}
 	if err := cfg.ResolveSecrets(); err != nil {
-		if !opts.OptionalSecrets {
+		if opts.SecretsUnreadable == nil {
 			return nil, &LoadError{StageSecrets, err}
 		}
-		warn(err.Error())
+		opts.SecretsUnreadable(err)
+	}
+	if opts.Offline {
+		return cfg, nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
 	defer cancel()

@@ -46,8 +46,8 @@ func loadStage(err error) LoadStage {
 
 // TestLoadConfigReportsEveryProblemOfAStep: each step returns all of its
 // problems at once, as a *LoadError naming the step; the config's warnings
-// reach Warn before a later step fails; OptionalSecrets turns unreadable
-// secrets into one more warning.
+// reach Warn before a later step fails; SecretsUnreadable receives
+// unreadable secrets instead of failing.
 func TestLoadConfigReportsEveryProblemOfAStep(t *testing.T) {
 	ctx := context.Background()
 	invalid := writeLoadConfig(t, 0o600, "name = \"a\"\ntoken_url = \"ftp://x\"\nclient_secret = \"s\"", "name = \"b\"\nclient_secret = \"s\"\nbogus_key = 1")
@@ -72,14 +72,15 @@ func TestLoadConfigReportsEveryProblemOfAStep(t *testing.T) {
 	}
 
 	warned = nil
-	cfg, err := LoadConfig(ctx, secrets, LoadOptions{Warn: warn, OptionalSecrets: true})
+	var unreadable error
+	cfg, err := LoadConfig(ctx, secrets, LoadOptions{Warn: warn, SecretsUnreadable: func(err error) { unreadable = err }})
 	if err != nil || len(cfg.Credentials) != 3 || cfg.Credentials[0].Secret.Reveal() != "inline-secret-value" {
-		t.Fatalf("optional secrets: %v", err)
+		t.Fatalf("unreadable secrets handed over: %v", err)
 	}
-	if len(warned) != 2 || !strings.Contains(warned[1], `credential "f1"`) || !strings.Contains(warned[1], `credential "f2"`) {
-		t.Fatalf("optional secrets warnings: %q", warned)
+	if len(warned) != 1 || unreadable == nil || !strings.Contains(unreadable.Error(), `credential "f1"`) || !strings.Contains(unreadable.Error(), `credential "f2"`) {
+		t.Fatalf("unreadable secrets handed over: warned %q, unreadable %v", warned, unreadable)
 	}
-	if _, err := LoadConfig(ctx, secrets, LoadOptions{Credential: "nope", OptionalSecrets: true}); loadStage(err) != StageCredential ||
+	if _, err := LoadConfig(ctx, secrets, LoadOptions{Credential: "nope"}); loadStage(err) != StageCredential ||
 		err.Error() != fmt.Sprintf("no credential %q in %s", "nope", secrets) {
 		t.Fatalf("unknown credential: stage %d, %v", loadStage(err), err)
 	}
@@ -88,8 +89,8 @@ func TestLoadConfigReportsEveryProblemOfAStep(t *testing.T) {
 	}
 }
 
-// TestLoadConfigDiscovery: issuers are discovered for every credential, or
-// only for LoadOptions.Credential; a failing issuer is a StageDiscovery
+// TestLoadConfigDiscovery: issuers are discovered for every credential, only
+// for LoadOptions.Credential, or (Offline) not at all; a failing issuer is a StageDiscovery
 // error naming its credential.
 func TestLoadConfigDiscovery(t *testing.T) {
 	var good, bad atomic.Int32
@@ -114,7 +115,11 @@ func TestLoadConfigDiscovery(t *testing.T) {
 		fmt.Sprintf("name = \"b\"\nissuer = %q\nclient_secret = \"s\"", badSrv.URL))
 	ctx := context.Background()
 
-	cfg, err := LoadConfig(ctx, path, LoadOptions{Credential: "a"})
+	cfg, err := LoadConfig(ctx, path, LoadOptions{Offline: true})
+	if err != nil || cfg.Credentials[0].TokenURL != "" || good.Load()+bad.Load() != 0 {
+		t.Fatalf("offline: %v, issuers asked %d times", err, good.Load()+bad.Load())
+	}
+	cfg, err = LoadConfig(ctx, path, LoadOptions{Credential: "a"})
 	if err != nil || cfg.Credentials[0].TokenURL != goodURL+"/token" || cfg.Credentials[1].TokenURL != "" || bad.Load() != 0 {
 		t.Fatalf("credential a only: %v, bad issuer asked %d times", err, bad.Load())
 	}
