@@ -211,12 +211,12 @@ func cmdRefresh(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: refresh requested\n", name)
 		return exitOK
 	}
-	return awaitRefresh(ctx, c, before, requested, *wait, stdout, stderr)
+	return reportRefresh(ctx, c, before, requested, *wait, stdout, stderr)
 }
 
-// awaitRefresh reports the outcome of the refresh requested at requested
-// (status.Client.AwaitRefresh) and returns the exit code.
-func awaitRefresh(ctx context.Context, c *status.Client, before scheduler.CredentialStatus, requested time.Time, wait time.Duration, stdout, stderr io.Writer) int {
+// reportRefresh waits for the outcome of the refresh requested at requested
+// (status.Client.AwaitRefresh), prints it and returns the exit code.
+func reportRefresh(ctx context.Context, c *status.Client, before scheduler.CredentialStatus, requested time.Time, wait time.Duration, stdout, stderr io.Writer) int {
 	st, err := c.AwaitRefresh(ctx, before, requested, wait)
 	switch {
 	case err == nil:

@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/tokend/tokend/internal/config"
@@ -55,8 +54,6 @@ type LoadOptions struct {
 	SecretsUnreadable func(error)
 	// Offline skips issuer discovery (tokend validate needs no network).
 	Offline bool
-	// HTTPClient is used for discovery; nil: discovery's default.
-	HTTPClient *http.Client
 }
 
 // LoadConfig is the one path from a config file to a config ready to use,
@@ -64,9 +61,9 @@ type LoadOptions struct {
 // commands: config.Load (every validation problem at once), its warnings to
 // opts.Warn, ResolveSecrets (every unreadable secret at once), then, unless
 // opts.Offline, issuer discovery for the credentials that set issuer (all of
-// them, or opts.Credential only), bounded by 30 seconds and ctx. It stops at the first step that
-// fails and returns a *LoadError naming it; nothing is logged or printed
-// here. Errors never hold a secret.
+// them, or opts.Credential only), bounded by 30 seconds and ctx. It stops at
+// the first step that fails and returns a *LoadError naming it; nothing is
+// logged or printed here. Errors never hold a secret.
 func LoadConfig(ctx context.Context, path string, opts LoadOptions) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -97,9 +94,9 @@ func LoadConfig(ctx context.Context, path string, opts LoadOptions) (*config.Con
 	dctx, cancel := context.WithTimeout(ctx, discoveryTimeout)
 	defer cancel()
 	if only != nil {
-		err = discovery.ApplyCredential(dctx, only, opts.HTTPClient)
+		err = discovery.ApplyCredential(dctx, only, nil)
 	} else {
-		err = discovery.Apply(dctx, cfg, opts.HTTPClient)
+		err = discovery.Apply(dctx, cfg, nil)
 	}
 	if err != nil {
 		return nil, &LoadError{StageDiscovery, err}
