@@ -12,7 +12,7 @@ import (
 
 	"github.com/tokend/tokend/internal/bootstrap"
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/discovery"
+	"github.com/tokend/tokend/internal/daemon"
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/scheduler"
 )
@@ -98,31 +98,19 @@ func reportStored(w io.Writer, name string, where bootstrap.Where, tok scheduler
 	}
 }
 
-// loadCredential loads the config, resolves secrets (a failure is fatal only
-// when needSecrets) and runs issuer discovery for the named credential.
+// loadCredential loads the config through daemon.LoadConfig for the named
+// credential (unreadable secrets are fatal when needSecrets, else a
+// warning), printing warnings to stderr.
 func loadCredential(ctx context.Context, path, name string, needSecrets bool, stderr io.Writer) (*config.Config, *config.Credential, error) {
-	cfg, err := config.Load(path)
+	opts := daemon.LoadOptions{Credential: name, Warn: func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) }}
+	if !needSecrets {
+		opts.SecretsUnreadable = func(err error) { fmt.Fprintf(stderr, "warning: %v\n", err) }
+	}
+	cfg, err := daemon.LoadConfig(ctx, path, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, w := range cfg.Warnings {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
-	}
-	cr, ok := cfg.Credential(name)
-	if !ok {
-		return nil, nil, fmt.Errorf("no credential %q in %s", name, path)
-	}
-	if err := cfg.ResolveSecrets(); err != nil {
-		if needSecrets {
-			return nil, nil, err
-		}
-		fmt.Fprintf(stderr, "warning: %v\n", err)
-	}
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := discovery.ApplyCredential(dctx, cr, nil); err != nil {
-		return nil, nil, err
-	}
+	cr, _ := cfg.Credential(name)
 	return cfg, cr, nil
 }
 
@@ -147,12 +135,4 @@ func parseWithName(fs *flag.FlagSet, args []string) (string, int, bool) {
 		return "", 2, false
 	}
 	return names[0], 0, true
-}
-
-// discoverEndpoints fills the endpoints of credentials that set issuer
-// (network; at start-up of run, never in validate).
-func discoverEndpoints(cfg *config.Config) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return discovery.Apply(ctx, cfg, nil)
 }

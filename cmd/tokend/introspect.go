@@ -2,17 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
-	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/bootstrap"
 	"github.com/tokend/tokend/internal/grants"
-	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/state"
 )
 
@@ -46,11 +41,12 @@ func cmdIntrospect(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tokend introspect: %v\n", err)
 		return 1
 	}
-	tok, rec, st, err := tokenToIntrospect(ctx, cfg, cr, *refresh)
+	cur, err := bootstrap.ReadCurrent(ctx, cfg, cr, *refresh)
 	if err != nil {
 		fmt.Fprintf(stderr, "tokend introspect: %v\n", err)
 		return 1
 	}
+	tok, rec, st := cur.Token, cur.Record, cur.Store
 	if st != nil {
 		defer st.Close()
 	}
@@ -93,73 +89,10 @@ func printIntrospection(w io.Writer, name, hint string, in grants.Introspection)
 	}
 }
 
-// tokenToIntrospect finds the token: from the state store when no daemon
-// holds it (the store is returned open, for markNeedsReauth), else the
-// access token from the credential's first file sink.
-func tokenToIntrospect(ctx context.Context, cfg *config.Config, cr *config.Credential, refresh bool) (secret.Secret, *state.Record, *state.Store, error) {
-	var st *state.Store
-	err := state.ErrLocked // the vault backend is read by the daemon only
-	if cfg.State.Backend != "vault" {
-		st, err = state.Open(cfg.State.Dir, state.Options{EncryptionKeyFile: cfg.State.EncryptionKeyFile})
-	}
-	if errors.Is(err, state.ErrLocked) {
-		if refresh {
-			return secret.Secret{}, nil, nil, errors.New("a running tokend holds the state store, so the refresh token cannot be read; stop it first")
-		}
-		tok, err := tokenFromSink(cr)
-		return tok, nil, nil, err
-	}
-	if err != nil {
-		return secret.Secret{}, nil, nil, err
-	}
-	rec, err := st.Load(ctx, cr.Name)
-	if err != nil {
-		_ = st.Close()
-		return secret.Secret{}, nil, nil, fmt.Errorf("no stored token for %q: %w", cr.Name, err)
-	}
-	tok, what := rec.AccessToken, "access token"
-	if refresh {
-		tok, what = rec.RefreshToken, "refresh token"
-	}
-	if tok.IsZero() {
-		_ = st.Close()
-		return secret.Secret{}, nil, nil, fmt.Errorf("no stored %s for %q", what, cr.Name)
-	}
-	return tok, &rec, st, nil
-}
-
-// tokenFromSink reads the access token the daemon delivered to the
-// credential's first file sink (raw or json).
-func tokenFromSink(cr *config.Credential) (secret.Secret, error) {
-	for _, s := range cr.Sinks {
-		if s.Type != "file" {
-			continue
-		}
-		b, err := os.ReadFile(s.Path)
-		if err != nil {
-			return secret.Secret{}, fmt.Errorf("reading the access token from sink %s: %w", s.Path, err)
-		}
-		if s.Format == "json" {
-			var v struct {
-				AccessToken string `json:"access_token"`
-			}
-			if json.Unmarshal(b, &v) != nil || v.AccessToken == "" {
-				return secret.Secret{}, fmt.Errorf("sink %s holds no access_token", s.Path)
-			}
-			return secret.New(v.AccessToken), nil
-		}
-		return secret.New(strings.TrimSpace(string(b))), nil
-	}
-	return secret.Secret{}, errors.New("a running tokend holds the state store and the credential has no file sink to read the access token from")
-}
-
 // markNeedsReauth records that the provider no longer knows the refresh
 // token, so status and the next tokend run say needs_reauth at once.
 func markNeedsReauth(ctx context.Context, st *state.Store, rec state.Record, stderr io.Writer) {
-	rec.Status = state.StatusNeedsReauth
-	rec.LastError = &state.ErrorInfo{Class: string(grants.ClassPermanent), Code: "inactive_refresh_token", At: time.Now().UTC(),
-		Description: "introspection reports the refresh token inactive: run tokend authorize or tokend import"}
-	if err := st.Save(ctx, rec); err != nil {
+	if err := bootstrap.MarkNeedsReauth(ctx, st, rec, time.Now()); err != nil {
 		fmt.Fprintf(stderr, "warning: could not mark the credential needs_reauth: %v\n", err)
 		return
 	}

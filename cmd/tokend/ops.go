@@ -211,34 +211,30 @@ func cmdRefresh(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: refresh requested\n", name)
 		return exitOK
 	}
-	return awaitRefresh(ctx, c, before, requested, *wait, stdout, stderr)
+	return reportRefresh(ctx, c, before, requested, *wait, stdout, stderr)
 }
 
-// awaitRefresh polls until the credential's generation moves on or a new
-// error is recorded.
-func awaitRefresh(ctx context.Context, c *status.Client, before scheduler.CredentialStatus, requested time.Time, wait time.Duration, stdout, stderr io.Writer) int {
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		time.Sleep(200 * time.Millisecond)
-		st, err := c.Credential(ctx, before.Name)
-		if err != nil {
-			fmt.Fprintf(stderr, "tokend refresh: %v\n", err)
-			return exitError
+// reportRefresh waits for the outcome of the refresh requested at requested
+// (status.Client.AwaitRefresh), prints it and returns the exit code.
+func reportRefresh(ctx context.Context, c *status.Client, before scheduler.CredentialStatus, requested time.Time, wait time.Duration, stdout, stderr io.Writer) int {
+	st, err := c.AwaitRefresh(ctx, before, requested, wait)
+	switch {
+	case err == nil:
+		fmt.Fprintf(stdout, "%s: refreshed (generation %d, expires %s)\n", st.Name, st.Generation, relative(time.Now(), st.ExpiresAt))
+		return exitOK
+	case errors.Is(err, status.ErrRefreshFailed):
+		fmt.Fprintf(stderr, "tokend refresh: %s: %s (%s)\n", st.Name, lastError(st), st.Status)
+		if st.Status == state.StatusNeedsReauth {
+			return exitNeedsReauth
 		}
-		switch {
-		case st.Generation > before.Generation && st.Status == state.StatusOK:
-			fmt.Fprintf(stdout, "%s: refreshed (generation %d, expires %s)\n", st.Name, st.Generation, relative(time.Now(), st.ExpiresAt))
-			return exitOK
-		case st.LastError != nil && !st.LastError.At.Before(requested.Add(-time.Second)) && st.Status != state.StatusRefreshing:
-			fmt.Fprintf(stderr, "tokend refresh: %s: %s (%s)\n", st.Name, lastError(st), st.Status)
-			if st.Status == state.StatusNeedsReauth {
-				return exitNeedsReauth
-			}
-			return exitError
-		}
+		return exitError
+	case errors.Is(err, status.ErrRefreshPending):
+		fmt.Fprintf(stderr, "tokend refresh: %s: refresh requested but not finished after %s (see tokend status)\n", before.Name, wait)
+		return exitError
+	default:
+		fmt.Fprintf(stderr, "tokend refresh: %v\n", err)
+		return exitError
 	}
-	fmt.Fprintf(stderr, "tokend refresh: %s: refresh requested but not finished after %s (see tokend status)\n", before.Name, wait)
-	return exitError
 }
 
 func cmdReload(args []string, stdout, stderr io.Writer) int {

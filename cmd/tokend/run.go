@@ -1,12 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 
 	"go.uber.org/zap"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/daemon"
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
@@ -25,20 +26,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{Warn: func(w string) { log.Warn(w) }})
 	if err != nil {
-		log.Error("invalid config; not starting", zap.String("config", *cfgPath), zap.Error(err))
-		return 1
-	}
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
-	}
-	if err := cfg.ResolveSecrets(); err != nil {
-		log.Error("cannot read secrets; not starting", zap.Error(err))
-		return 1
-	}
-	if err := discoverEndpoints(cfg); err != nil { // issuer = "...": RFC 8414 / OIDC metadata
-		log.Error("endpoint discovery failed; not starting", zap.Error(err))
+		logNotStarting(log, *cfgPath, err)
 		return 1
 	}
 	d, err := daemon.New(cfg, log, scheduler.Options{})
@@ -57,23 +47,41 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// logNotStarting logs why `tokend run` cannot use its config, worded by the
+// step of daemon.LoadConfig that failed.
+func logNotStarting(log *zap.Logger, path string, err error) {
+	var le *daemon.LoadError
+	stage := daemon.StageLoad
+	if errors.As(err, &le) {
+		stage = le.Stage
+	}
+	switch stage {
+	case daemon.StageSecrets:
+		log.Error("cannot read secrets; not starting", zap.Error(err))
+	case daemon.StageDiscovery:
+		log.Error("endpoint discovery failed; not starting", zap.Error(err))
+	default:
+		log.Error("invalid config; not starting", zap.String("config", path), zap.Error(err))
+	}
+}
+
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("validate", "validate [--config FILE]", stderr)
 	cfgPath := fs.String("config", defaultConfig, "config file")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{
+		Offline: true, // endpoint discovery happens at start-up of run, never in validate
+		Warn:    func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) },
+		// Secret files may exist only on the target machine: say so, don't fail.
+		SecretsUnreadable: func(err error) {
+			fmt.Fprintf(stderr, "warning: secrets cannot be read here (tokend run would fail):\n%v\n", err)
+		},
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
-	}
-	for _, w := range cfg.Warnings {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
-	}
-	if err := cfg.ResolveSecrets(); err != nil {
-		// Secret files may exist only on the target machine: say so, don't fail.
-		fmt.Fprintf(stderr, "warning: secrets cannot be read here (tokend run would fail):\n%v\n", err)
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d credentials)\n", *cfgPath, len(cfg.Credentials))
 	return 0

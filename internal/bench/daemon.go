@@ -12,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/daemon"
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
@@ -47,10 +46,7 @@ func RunDaemon(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err == nil {
-		err = cfg.ResolveSecrets()
-	}
+	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{})
 	if err != nil {
 		log.Error("invalid config", zap.Error(err))
 		return 1

@@ -3,7 +3,8 @@
 // and `tokend import` (a refresh token or token JSON obtained elsewhere).
 // Both end in Store, which writes the tokens the way the running scheduler's
 // Import would: into the state store directly when no daemon holds it, or
-// through the daemon's admin API when one does.
+// through the daemon's admin API when one does. ReadCurrent and
+// MarkNeedsReauth serve `tokend introspect` the same way (local.go).
 package bootstrap
 
 import (
@@ -66,12 +67,9 @@ func Store(ctx context.Context, cfg *config.Config, name string, tok scheduler.I
 	if opts.Now != nil {
 		now = opts.Now
 	}
-	if cfg.State.Backend == "vault" {
-		// A shared store that running replicas use: only a daemon writes it,
-		// with its generation checks.
-		return viaDaemon(ctx, cfg, name, tok, opts)
-	}
-	st, err := state.Open(cfg.State.Dir, state.Options{LockTimeout: opts.LockTimeout, EncryptionKeyFile: cfg.State.EncryptionKeyFile})
+	// A vault store is shared by running replicas: only a daemon writes it,
+	// with its generation checks (OpenLocal says ErrLocked).
+	st, err := OpenLocal(cfg, opts.LockTimeout)
 	if errors.Is(err, state.ErrLocked) {
 		return viaDaemon(ctx, cfg, name, tok, opts)
 	}
@@ -94,14 +92,12 @@ func Store(ctx context.Context, cfg *config.Config, name string, tok scheduler.I
 // admin API is configured and its admin token readable. It cannot promise
 // that Store succeeds, only catch the usual mistakes early.
 func Preflight(cfg *config.Config, opts StoreOptions) error {
-	if cfg.State.Backend != "vault" {
-		st, err := state.Open(cfg.State.Dir, state.Options{LockTimeout: opts.LockTimeout, EncryptionKeyFile: cfg.State.EncryptionKeyFile})
-		if err == nil {
-			return st.Close()
-		}
-		if !errors.Is(err, state.ErrLocked) {
-			return err
-		}
+	st, err := OpenLocal(cfg, opts.LockTimeout)
+	if err == nil {
+		return st.Close()
+	}
+	if !errors.Is(err, state.ErrLocked) {
+		return err
 	}
 	if opts.Daemon != nil {
 		_, err := opts.Daemon(cfg)

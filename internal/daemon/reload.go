@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/discovery"
 	"github.com/tokend/tokend/internal/scheduler"
 )
 
@@ -66,20 +64,8 @@ func (d *Daemon) reload(ctx context.Context) error {
 // prepareReload loads, validates and builds the new config; nothing is
 // applied yet.
 func (d *Daemon) prepareReload(ctx context.Context, log *zap.Logger, old *config.Config) (*config.Config, []scheduler.Credential, error) {
-	cfg, err := config.Load(old.Path)
+	cfg, err := LoadConfig(ctx, old.Path, LoadOptions{Warn: func(w string) { log.Warn(w) }}) // as `tokend run` does
 	if err != nil {
-		return nil, nil, err
-	}
-	for _, w := range cfg.Warnings {
-		log.Warn(w)
-	}
-	if err := cfg.ResolveSecrets(); err != nil {
-		return nil, nil, err
-	}
-	// issuer = "...": discover endpoints as `tokend run` does (a no-op otherwise).
-	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := discovery.Apply(dctx, cfg, nil); err != nil {
 		return nil, nil, err
 	}
 	keepRestartOnly(log, old, cfg)

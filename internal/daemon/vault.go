@@ -40,7 +40,7 @@ func openVault(cfg *config.Config, log *zap.Logger) (*vault.Client, error) {
 // (locked against a second daemon) or the shared Vault KV v2 store.
 func openStore(cfg *config.Config, vc *vault.Client) (stateStore, error) {
 	if cfg.State.Backend != "vault" {
-		return state.Open(cfg.State.Dir, state.Options{EncryptionKeyFile: cfg.State.EncryptionKeyFile})
+		return state.OpenConfig(cfg.State, 0)
 	}
 	if vc == nil {
 		return nil, fmt.Errorf("state backend \"vault\" needs a [vault] table")

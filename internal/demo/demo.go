@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/atomicfile"
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/daemon"
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/scheduler"
@@ -75,11 +74,8 @@ func Run(ctx context.Context, opts Options, log *zap.Logger, out io.Writer) erro
 	if err := seedRefreshToken(ctx, dir, p); err != nil {
 		return err
 	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := daemon.LoadConfig(ctx, cfgPath, daemon.LoadOptions{})
 	if err != nil {
-		return err
-	}
-	if err := cfg.ResolveSecrets(); err != nil {
 		return err
 	}
 	d, err := daemon.New(cfg, log, scheduler.Options{})

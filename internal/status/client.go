@@ -16,11 +16,22 @@ import (
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/state"
 )
 
 // ErrUnreachable is wrapped by every Client error that means no answer came
 // from the daemon (not running, wrong address, socket missing).
 var ErrUnreachable = errors.New("tokend is not reachable")
+
+// ErrRefreshFailed is wrapped by AwaitRefresh when the refresh ended in an
+// error; ErrRefreshPending when the wait ended first.
+var (
+	ErrRefreshFailed  = errors.New("refresh failed")
+	ErrRefreshPending = errors.New("refresh requested but not finished")
+)
+
+// awaitPoll is how often AwaitRefresh asks the daemon.
+const awaitPoll = 200 * time.Millisecond
 
 // APIError is an error answer from the daemon.
 type APIError struct {
@@ -43,6 +54,7 @@ type Client struct {
 	base      string
 	hc        *http.Client
 	tokenFile string
+	poll      time.Duration // AwaitRefresh's interval (tests shorten it)
 }
 
 // NewClient returns a client for the daemon listening on listen (the
@@ -69,7 +81,7 @@ func NewClient(listen, adminTokenFile string) (*Client, error) {
 		}
 		base = "http://" + net.JoinHostPort(host, port)
 	}
-	return &Client{base: base, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}, tokenFile: adminTokenFile}, nil
+	return &Client{base: base, hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}, tokenFile: adminTokenFile, poll: awaitPoll}, nil
 }
 
 // Credentials returns every credential's status, in config order.
@@ -101,6 +113,41 @@ func (c *Client) Ready(ctx context.Context) (ReadyReport, error) {
 // returns once the request is queued, not when the refresh is done.
 func (c *Client) Refresh(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPost, "/v1/credentials/"+url.PathEscape(name)+"/refresh", true, nil, nil)
+}
+
+// AwaitRefresh waits, up to wait and asking the daemon every 200ms, for the
+// outcome of a refresh of before.Name requested (Refresh) at requested;
+// before is the credential's status from before the request. It returns the
+// status it saw last and:
+//   - nil when the generation moved past before's with status ok;
+//   - an error wrapping ErrRefreshFailed when an error was recorded since the
+//     request (a second of clock skew allowed) and no refresh is in flight:
+//     the status says which (needs_reauth, backoff, ...);
+//   - an error wrapping ErrRefreshPending when wait passed first;
+//   - the client's error when the daemon could not be asked or ctx ended.
+func (c *Client) AwaitRefresh(ctx context.Context, before scheduler.CredentialStatus, requested time.Time, wait time.Duration) (scheduler.CredentialStatus, error) {
+	deadline := time.Now().Add(wait)
+	tick := time.NewTicker(c.poll)
+	defer tick.Stop()
+	st := before
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return st, fmt.Errorf("waiting for the refresh of %q: %w", before.Name, ctx.Err())
+		case <-tick.C:
+		}
+		var err error
+		if st, err = c.Credential(ctx, before.Name); err != nil {
+			return st, err
+		}
+		switch {
+		case st.Generation > before.Generation && st.Status == state.StatusOK:
+			return st, nil
+		case st.LastError != nil && !st.LastError.At.Before(requested.Add(-time.Second)) && st.Status != state.StatusRefreshing:
+			return st, fmt.Errorf("credential %q: %w (%s)", st.Name, ErrRefreshFailed, st.Status)
+		}
+	}
+	return st, fmt.Errorf("credential %q: %w after %s", before.Name, ErrRefreshPending, wait)
 }
 
 // Reload asks the daemon to re-read its config (admin). An invalid config is

@@ -29,11 +29,17 @@ type fakeBackend struct {
 	reloads   int
 	reloadErr error
 	imported  map[string]scheduler.ImportedToken
+	// onSnapshot, if set, runs (under mu) before each Snapshot: the daemon
+	// moving on between two polls.
+	onSnapshot func(b *fakeBackend)
 }
 
 func (b *fakeBackend) Snapshot() []scheduler.CredentialStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.onSnapshot != nil {
+		b.onSnapshot(b)
+	}
 	return slices.Clone(b.sts)
 }
 
