@@ -4,6 +4,8 @@
 #   docker run --rm -v $PWD/tokend.toml:/etc/tokend/config/tokend.toml:ro tokend
 FROM golang:1.26 AS build
 WORKDIR /src
+# The root module alone is what tokend ships; go.work only adds the interop tests.
+ENV GOWORK=off
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .

@@ -1,6 +1,6 @@
-// Package deploy holds no code: its tests check tokend's deployment
-// artifacts without a cluster or a running systemd — the systemd unit
-// (../systemd/tokend.service) with systemd-analyze and a directive-by-directive
-// check, the Kubernetes manifests (kubernetes/) decoded strictly into the
-// Kubernetes API types, and the Dockerfile.
+// Package deploy holds no code: its tests check the systemd unit
+// (../systemd/tokend.service) without a running systemd, with
+// systemd-analyze and a directive-by-directive check. The Kubernetes
+// manifests (kubernetes/) and the Dockerfile are checked by
+// interop/manifests, a module apart because it needs the Kubernetes API types.
 package deploy

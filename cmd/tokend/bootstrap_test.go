@@ -12,32 +12,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/syncbuf"
+	"github.com/tokend/tokend/internal/testkit"
 )
-
-// testClock is the fake provider's clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // setup is an Apicbase-shaped fake and a config pointed at it.
 type setup struct {
 	p        *fakeprovider.Provider
-	clk      *testClock
+	clk      *testkit.Clock // the fake provider's clock
 	cfgPath  string
 	stateDir string
 	base     string // the fake's base URL
@@ -47,7 +34,7 @@ type setup struct {
 // credential "apicbase" uses the preset, pointed at the fake.
 func apicbaseSetup(t *testing.T, extra string) setup {
 	t.Helper()
-	clk := &testClock{t: time.Now()}
+	clk := testkit.NewClock(time.Now())
 	opts := fakeprovider.ApicbaseOptions()
 	opts.Now = clk.Now
 	p, err := fakeprovider.New(opts)

@@ -17,6 +17,7 @@ import (
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/syncbuf"
+	"github.com/tokend/tokend/internal/testkit"
 )
 
 func freePort(t *testing.T) int {
@@ -27,17 +28,6 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func appendFile(t *testing.T, path, s string) {
@@ -79,22 +69,13 @@ func TestRunBinaryWithStatusCommandsAndSIGHUP(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgFn := filepath.Join(dir, "tokend.toml")
-	cfg := fmt.Sprintf(`[state]
-dir = %[1]q
-
-[status]
-listen = "127.0.0.1:%[2]d"
-
-[[credential]]
-name = "app"
-token_url = %[3]q
-client_id = "app"
-client_secret = "app-secret-value"
-refresh_token_file = %[4]q
-  [[credential.sink]]
-  type = "file"
-  path = %[5]q
-`, filepath.Join(dir, "state"), freePort(t), base+"/token", filepath.Join(dir, "app.rt"), filepath.Join(dir, "app.token"))
+	cfg := testkit.Config{
+		StateDir:     filepath.Join(dir, "state"),
+		StatusListen: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Credentials: []testkit.Credential{{Name: "app", TokenURL: base + "/token", ClientID: "app",
+			ClientSecret: "app-secret-value", RefreshTokenFile: filepath.Join(dir, "app.rt"),
+			Sinks: []testkit.Sink{{Type: "file", Path: filepath.Join(dir, "app.token")}}}},
+	}.TOML()
 	if err := os.WriteFile(cfgFn, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +96,7 @@ refresh_token_file = %[4]q
 	})
 
 	var out string
-	eventually(t, "tokend status to show app ok", func() bool {
+	testkit.WaitUntil(t, "tokend status to show app ok", 15*time.Second, func() bool {
 		var code int
 		code, out, _ = run("status", "--config", cfgFn)
 		return code == 0 && strings.Contains(out, "app    ok")
@@ -156,7 +137,7 @@ auth_style = "post"
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "svc started by SIGHUP", func() bool {
+	testkit.WaitUntil(t, "svc started by SIGHUP", 15*time.Second, func() bool {
 		_, out, _ := run("status", "--config", cfgFn)
 		return strings.Contains(out, "svc    ok")
 	})
@@ -167,7 +148,7 @@ auth_style = "post"
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the rejection in the log", func() bool {
+	testkit.WaitUntil(t, "the rejection in the log", 15*time.Second, func() bool {
 		return strings.Contains(logs.String(), `"problem":"credential \"broken\".token_url: is required`)
 	})
 	if code, out, _ := run("status", "--config", cfgFn); code != 0 || !strings.Contains(out, "app ") || !strings.Contains(out, "svc ") || strings.Contains(out, "broken") {

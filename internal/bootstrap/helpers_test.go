@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,33 +20,17 @@ import (
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/testkit"
 )
 
-// clock is an injectable clock for the fake providers.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// newClock returns an injectable clock for the fake providers, at now.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Now()) }
 
 // fake is a preset-shaped fake provider on 127.0.0.1.
 type fake struct {
 	*fakeprovider.Provider
 	URL string
-	clk *clock
+	clk *testkit.Clock
 }
 
 func startFake(t *testing.T, opts fakeprovider.Options) *fake {

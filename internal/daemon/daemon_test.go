@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/tokend/tokend/internal/sinks/envfile"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/syncbuf"
+	"github.com/tokend/tokend/internal/testkit"
 )
 
 // e2e is a real daemon (bbolt store, file and env-file sinks) against the
@@ -53,8 +53,8 @@ func startProvider(t *testing.T, ttl time.Duration, clients ...string) (*fakepro
 // ccCredential is a client_credentials [[credential]] table (post auth) for
 // clientID, whose secret is clientID+"-secret-value"; its sinks follow it.
 func ccCredential(name, clientID, tokenURL string) string {
-	return fmt.Sprintf("[[credential]]\nname = %q\ngrant = \"client_credentials\"\ntoken_url = %q\nclient_id = %q\nclient_secret = %q\nauth_style = \"post\"\n",
-		name, tokenURL, clientID, clientID+"-secret-value")
+	return testkit.Credential{Name: name, Grant: "client_credentials", TokenURL: tokenURL, ClientID: clientID,
+		ClientSecret: clientID + "-secret-value", AuthStyle: "post"}.TOML()
 }
 
 func newE2E(t *testing.T, ttl time.Duration) *e2e {
@@ -64,40 +64,22 @@ func newE2E(t *testing.T, ttl time.Duration) *e2e {
 	rt := p.IssueRefreshToken("app", "read")
 	write(t, filepath.Join(dir, "app.rt"), rt+"\n")
 	write(t, filepath.Join(dir, "app.secret"), "app-secret-value\n")
-	toml := fmt.Sprintf(`
-[state]
-dir = %[1]q
-[scheduler]
-shutdown_grace = "5s"
-
-[[credential]]
-name = "app"
-token_url = %[2]q
-client_id = "app"
-client_secret_file = %[3]q
-refresh_token_file = %[4]q
-  [[credential.sink]]
-  type = "file"
-  path = %[5]q
-  format = "json"
-  [[credential.sink]]
-  type = "envfile"
-  path = %[6]q
-  var = "APP_TOKEN"
-
-[[credential]]
-name = "svc"
-grant = "client_credentials"
-token_url = %[2]q
-client_id = "svc"
-client_secret = "svc-secret-value"
-auth_style = "post"
-  [[credential.sink]]
-  type = "envfile"
-  path = %[6]q
-  var = "SVC_TOKEN"
-`, filepath.Join(dir, "state"), base+"/token", filepath.Join(dir, "app.secret"), filepath.Join(dir, "app.rt"),
-		filepath.Join(dir, "app.json"), filepath.Join(dir, "tokens.env"))
+	envFile := filepath.Join(dir, "tokens.env")
+	toml := testkit.Config{
+		StateDir:      filepath.Join(dir, "state"),
+		ShutdownGrace: "5s",
+		Credentials: []testkit.Credential{
+			{Name: "app", TokenURL: base + "/token", ClientID: "app",
+				ClientSecretFile: filepath.Join(dir, "app.secret"), RefreshTokenFile: filepath.Join(dir, "app.rt"),
+				Sinks: []testkit.Sink{
+					{Type: "file", Path: filepath.Join(dir, "app.json"), Format: "json"},
+					{Type: "envfile", Path: envFile, Var: "APP_TOKEN"},
+				}},
+			{Name: "svc", Grant: "client_credentials", TokenURL: base + "/token", ClientID: "svc",
+				ClientSecret: "svc-secret-value", AuthStyle: "post",
+				Sinks: []testkit.Sink{{Type: "envfile", Path: envFile, Var: "SVC_TOKEN"}}},
+		},
+	}.TOML()
 	cfgFn := filepath.Join(dir, "tokend.toml")
 	write(t, cfgFn, toml)
 	return &e2e{dir: dir, p: p, url: base, cfgFn: cfgFn}
@@ -136,21 +118,10 @@ func (e *e2e) start(t *testing.T) (*Daemon, *syncbuf.Buffer, func()) {
 	}
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestEndToEndRotationsSinksAndRestart(t *testing.T) {
 	e := newE2E(t, 3*time.Second)
 	d, logs, stop := e.start(t)
-	waitFor(t, "3 rotations", 20*time.Second, func() bool { return e.p.Stats().Refreshes >= 3 })
+	testkit.WaitUntil(t, "3 rotations", 20*time.Second, func() bool { return e.p.Stats().Refreshes >= 3 })
 	stop()
 	st := e.p.Stats()
 	if st.Reuses != 0 {
@@ -211,7 +182,7 @@ func TestEndToEndRotationsSinksAndRestart(t *testing.T) {
 	if e.p.Stats().Refreshes != before {
 		t.Fatal("a valid stored token was refreshed at start-up")
 	}
-	waitFor(t, "a rotation after restart", 10*time.Second, func() bool { return e.p.Stats().Refreshes > before })
+	testkit.WaitUntil(t, "a rotation after restart", 10*time.Second, func() bool { return e.p.Stats().Refreshes > before })
 	stop()
 	if e.p.Stats().Reuses != 0 {
 		t.Fatal("reuse after restart")

@@ -16,6 +16,7 @@ import (
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/sinks/envfile"
 	"github.com/tokend/tokend/internal/syncbuf"
+	"github.com/tokend/tokend/internal/testkit"
 )
 
 // TestEnvFileSharedAcrossCredentials: sinks of different credentials that
@@ -132,7 +133,7 @@ func TestReloadKeepsEnvFile(t *testing.T) {
 	e.p.AddClient("new", "new-secret-value")
 	d, _, stop := e.start(t)
 	defer stop()
-	waitFor(t, "both credentials ok", 10*time.Second, allOK(d))
+	testkit.WaitUntil(t, "both credentials ok", 10*time.Second, allOK(d))
 	envPath := filepath.Join(e.dir, "tokens.env")
 	f0 := d.share.files[envPath]
 	if f0 == nil {
@@ -153,7 +154,7 @@ func TestReloadKeepsEnvFile(t *testing.T) {
 	if d.share.files[envPath] != f0 {
 		t.Fatal("the reload opened a second File for the env-file")
 	}
-	waitFor(t, "NEW_TOKEN written and SVC_TOKEN gone", 10*time.Second, func() bool {
+	testkit.WaitUntil(t, "NEW_TOKEN written and SVC_TOKEN gone", 10*time.Second, func() bool {
 		b, err := os.ReadFile(envPath)
 		if err != nil {
 			return false

@@ -21,6 +21,7 @@ import (
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/status"
+	"github.com/tokend/tokend/internal/testkit"
 )
 
 // edit rewrites the e2e config with fn.
@@ -59,7 +60,7 @@ func TestReloadAddsRemovesChangesAndRejects(t *testing.T) {
 	d, logs, stop := e.start(t)
 	stop = sync.OnceFunc(stop)
 	defer stop()
-	waitFor(t, "both credentials ok", 10*time.Second, allOK(d))
+	testkit.WaitUntil(t, "both credentials ok", 10*time.Second, allOK(d))
 
 	// Remove svc, add "new", and give app a shorter window and a new sink.
 	e.edit(t, func(s string) string {
@@ -87,7 +88,7 @@ refresh_token_file = %q
 	if got := names(d); got != "app,new,app2" {
 		t.Fatalf("credentials after reload: %s", got)
 	}
-	waitFor(t, "the added credential's sink", 10*time.Second, func() bool {
+	testkit.WaitUntil(t, "the added credential's sink", 10*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(e.dir, "new.token"))
 		return err == nil && e.p.ActiveAccessToken(string(b))
 	})
@@ -224,7 +225,7 @@ func TestStatusServerEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	waitFor(t, "ready", 10*time.Second, func() bool { r, err := c.Ready(ctx); return err == nil && r.Ready })
+	testkit.WaitUntil(t, "ready", 10*time.Second, func() bool { r, err := c.Ready(ctx); return err == nil && r.Ready })
 
 	app, err := c.Credential(ctx, "app")
 	if err != nil || app.Generation != 1 || app.Status != state.StatusOK || len(app.Sinks) != 2 || !app.Sinks[0].OK {
@@ -234,8 +235,8 @@ func TestStatusServerEndToEnd(t *testing.T) {
 	if err := c.Refresh(ctx, "app"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "generation 2", 10*time.Second, func() bool { st, _ := c.Credential(ctx, "app"); return st.Generation == 2 })
-	waitFor(t, "two hook runs", 10*time.Second, func() bool {
+	testkit.WaitUntil(t, "generation 2", 10*time.Second, func() bool { st, _ := c.Credential(ctx, "app"); return st.Generation == 2 })
+	testkit.WaitUntil(t, "two hook runs", 10*time.Second, func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "hook.log"))
 		return string(b) == "app 1\napp 2\n"
 	})
@@ -255,7 +256,7 @@ func TestStatusServerEndToEnd(t *testing.T) {
 	if err := c.Import(ctx, "app", status.ImportRequest{RefreshToken: secret.New(rt)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "refresh after import", 10*time.Second, func() bool {
+	testkit.WaitUntil(t, "refresh after import", 10*time.Second, func() bool {
 		st, _ := c.Credential(ctx, "app")
 		return st.Generation == 4 && st.Status == state.StatusOK
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/syncbuf"
+	"github.com/tokend/tokend/internal/testkit"
 	"github.com/tokend/tokend/internal/vaulttest"
 )
 
@@ -125,15 +126,15 @@ shutdown_grace = "5s"
 		return n
 	}
 	start := time.Now()
-	waitFor(t, fmt.Sprintf("%d refreshes", target), 240*time.Second, func() bool { return total() >= target })
+	testkit.WaitUntil(t, fmt.Sprintf("%d refreshes", target), 240*time.Second, func() bool { return total() >= target })
 	reps[0].stop()
 	stoppedAt := p.Stats().Refreshes
 	// The other two carry on: every credential is refreshed again.
-	waitFor(t, "refreshes after one replica stopped", 90*time.Second, func() bool { return p.Stats().Refreshes >= stoppedAt+2*creds })
+	testkit.WaitUntil(t, "refreshes after one replica stopped", 90*time.Second, func() bool { return p.Stats().Refreshes >= stoppedAt+2*creds })
 	elapsed := time.Since(start)
 	// While the two survivors run, each credential's token in their sinks is
 	// one the provider accepts.
-	waitFor(t, "every credential valid in a surviving replica's sink", 30*time.Second, func() bool {
+	testkit.WaitUntil(t, "every credential valid in a surviving replica's sink", 30*time.Second, func() bool {
 		for i := range creds {
 			if !activeIn(p, reps[1].sinks, i) && !activeIn(p, reps[2].sinks, i) {
 				return false

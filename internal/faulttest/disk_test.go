@@ -15,6 +15,7 @@ import (
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/testkit"
 )
 
 // Two daemons on one state directory: the second refuses to start. That is
@@ -136,7 +137,7 @@ func TestFullDiskAfterAnswerHoldsTokenAndRetries(t *testing.T) {
 		t.Errorf("no error log names %q and the unsaved token; logs %v", credName, messages(r))
 	}
 	fs.set(false)
-	waitFor(t, "the held rotation to be committed", func() bool {
+	testkit.WaitUntil(t, "the held rotation to be committed", 15*time.Second, func() bool {
 		rec, err := fs.Store.Load(t.Context(), credName)
 		return err == nil && rec.Generation == 2
 	})
@@ -144,7 +145,7 @@ func TestFullDiskAfterAnswerHoldsTokenAndRetries(t *testing.T) {
 	if live := p.CurrentRefreshToken("fm-client"); len(live) != 1 || live[0] != rec.RefreshToken.Reveal() {
 		t.Fatal("stored refresh token is not the provider's live one")
 	}
-	waitFor(t, "the sink to get the new token", func() bool { return r.sink() != goodAT && r.sink() != "" })
+	testkit.WaitUntil(t, "the sink to get the new token", 15*time.Second, func() bool { return r.sink() != goodAT && r.sink() != "" })
 	r.checkNoSecrets(rt)
 }
 
@@ -159,7 +160,7 @@ func TestFullDiskBeforeRefreshSpendsNothing(t *testing.T) {
 	if err := r.sched.RefreshNow(credName); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two failed intent saves", func() bool {
+	testkit.WaitUntil(t, "two failed intent saves", 15*time.Second, func() bool {
 		fs.mu.Lock()
 		defer fs.mu.Unlock()
 		return fs.fails >= 2
@@ -174,7 +175,7 @@ func TestFullDiskBeforeRefreshSpendsNothing(t *testing.T) {
 		t.Error("the last good token left the sink")
 	}
 	fs.set(false)
-	waitFor(t, "the refresh once the disk has room", func() bool {
+	testkit.WaitUntil(t, "the refresh once the disk has room", 15*time.Second, func() bool {
 		rec, err := fs.Store.Load(t.Context(), credName)
 		return err == nil && rec.Generation == 2
 	})
@@ -194,16 +195,16 @@ func TestSinkDirRemovedAtRunTime(t *testing.T) {
 	if err := r.sched.RefreshNow(credName); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the rotation to be committed", func() bool {
+	testkit.WaitUntil(t, "the rotation to be committed", 15*time.Second, func() bool {
 		rec, err := r.store.Load(t.Context(), credName)
 		return err == nil && rec.Generation == 2
 	})
-	waitFor(t, "a sink error naming the credential", func() bool { return loggedMsg(r, "sink write failed") })
+	testkit.WaitUntil(t, "a sink error naming the credential", 15*time.Second, func() bool { return loggedMsg(r, "sink write failed") })
 	if err := os.MkdirAll(filepath.Dir(r.sinkPath), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	rec, _ := r.store.Load(t.Context(), credName)
-	waitFor(t, "the sink retry to deliver the new token", func() bool { return r.sink() == rec.AccessToken.Reveal() })
+	testkit.WaitUntil(t, "the sink retry to deliver the new token", 15*time.Second, func() bool { return r.sink() == rec.AccessToken.Reveal() })
 	if st := p.Stats(); st.Refreshes != 1 || st.Reuses != 0 {
 		t.Fatalf("provider stats %+v: the sink failure must not cause another refresh", st)
 	}
@@ -218,18 +219,6 @@ func loggedMsg(r *rig, msg string) bool {
 		}
 	}
 	return false
-}
-
-// waitFor polls cond for up to 15 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestSinkOnFullFilesystem puts the sink directory on a real 64 KiB tmpfs and
@@ -268,11 +257,11 @@ func TestSinkOnFullFilesystem(t *testing.T) {
 	if err := r.sched.RefreshNow(credName); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the rotation to be committed", func() bool {
+	testkit.WaitUntil(t, "the rotation to be committed", 15*time.Second, func() bool {
 		rec, err := r.store.Load(t.Context(), credName)
 		return err == nil && rec.Generation == 2
 	})
-	waitFor(t, "an ENOSPC sink error naming the credential", func() bool {
+	testkit.WaitUntil(t, "an ENOSPC sink error naming the credential", 15*time.Second, func() bool {
 		for _, e := range r.logs.All() {
 			if e.ContextMap()["credential"] == credName && strings.Contains(e.Message, "sink write failed") &&
 				strings.Contains(e.ContextMap()["error"].(string), "no space left") {
@@ -288,7 +277,7 @@ func TestSinkOnFullFilesystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec, _ := r.store.Load(t.Context(), credName)
-	waitFor(t, "the sink retry to deliver the new token", func() bool { return r.sink() == rec.AccessToken.Reveal() })
+	testkit.WaitUntil(t, "the sink retry to deliver the new token", 15*time.Second, func() bool { return r.sink() == rec.AccessToken.Reveal() })
 	if st := p.Stats(); st.Refreshes != 1 || st.Reuses != 0 {
 		t.Fatalf("provider stats %+v: a full sink disk must not cause another refresh", st)
 	}

@@ -3,7 +3,6 @@ package faulttest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/syncbuf"
+	"github.com/tokend/tokend/internal/testkit"
 )
 
 // TestEncryptedStateThroughDaemon runs a daemon with [state]
@@ -45,20 +45,13 @@ func TestEncryptedStateThroughDaemon(t *testing.T) {
 	write("app.rt", p.IssueRefreshToken("app", "read")+"\n")
 	key := write("state.key", strings.Repeat("ab", 32)+"\n")
 	write("other.key", strings.Repeat("cd", 32)+"\n")
-	cfgText := fmt.Sprintf(`[state]
-dir = %[1]q
-encryption_key_file = %[2]q
-
-[[credential]]
-name = "app"
-token_url = %[3]q
-client_id = "app"
-client_secret = "app-secret-e1"
-refresh_token_file = %[4]q
-  [[credential.sink]]
-  type = "file"
-  path = %[5]q
-`, filepath.Join(dir, "state"), key, base+"/token", filepath.Join(dir, "app.rt"), filepath.Join(dir, "app.token"))
+	cfgText := testkit.Config{
+		StateDir:               filepath.Join(dir, "state"),
+		StateEncryptionKeyFile: key,
+		Credentials: []testkit.Credential{{Name: "app", TokenURL: base + "/token", ClientID: "app",
+			ClientSecret: "app-secret-e1", RefreshTokenFile: filepath.Join(dir, "app.rt"),
+			Sinks: []testkit.Sink{{Type: "file", Path: filepath.Join(dir, "app.token")}}}},
+	}.TOML()
 	cfgFn := write("tokend.toml", cfgText)
 	cfg, err := config.Load(cfgFn)
 	if err != nil {
@@ -77,7 +70,7 @@ refresh_token_file = %[4]q
 	go func() { done <- d.Run(ctx) }()
 	stop := sync.OnceFunc(func() { cancel(); <-done })
 	defer stop()
-	waitFor(t, "a rotation", func() bool { return len(d.Snapshot()) == 1 && d.Snapshot()[0].Generation == 1 })
+	testkit.WaitUntil(t, "a rotation", 15*time.Second, func() bool { return len(d.Snapshot()) == 1 && d.Snapshot()[0].Generation == 1 })
 	stop()
 	db, err := os.ReadFile(filepath.Join(dir, "state", "tokend.db"))
 	if err != nil {

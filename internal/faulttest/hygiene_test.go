@@ -3,7 +3,6 @@ package faulttest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +22,7 @@ import (
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/status"
 	"github.com/tokend/tokend/internal/syncbuf"
+	"github.com/tokend/tokend/internal/testkit"
 )
 
 // Other hygiene checks live next to their code and are not repeated here:
@@ -88,50 +88,23 @@ func TestNoSecretInLogsStatusOrMetrics(t *testing.T) {
 		}
 	}
 	out := filepath.Join(dir, "out")
-	cfgText := fmt.Sprintf(`[state]
-dir = %[1]q
-[status]
-listen = "127.0.0.1:0"
-
-[[credential]]
-name = "app"
-token_url = %[2]q
-client_id = "app"
-client_secret_file = %[3]q
-refresh_token_file = %[4]q
-  [[credential.sink]]
-  type = "file"
-  path = %[5]q
-  format = "json"
-  [[credential.sink]]
-  type = "envfile"
-  path = %[6]q
-  var = "APP_TOKEN"
-
-[[credential]]
-name = "svc"
-grant = "client_credentials"
-token_url = %[2]q
-client_id = "svc"
-client_secret = %[7]q
-auth_style = "post"
-  [[credential.sink]]
-  type = "envfile"
-  path = %[6]q
-  var = "SVC_TOKEN"
-
-[[credential]]
-name = "bad"
-token_url = %[2]q
-client_id = "bad"
-client_secret = %[8]q
-refresh_token_file = %[9]q
-  [[credential.sink]]
-  type = "file"
-  path = %[10]q
-`, filepath.Join(dir, "state"), srv.URL+"/token", filepath.Join(dir, "app.secret"), filepath.Join(dir, "app.rt"),
-		filepath.Join(out, "app.json"), filepath.Join(out, "tokens.env"), secrets[1], secrets[2],
-		filepath.Join(dir, "bad.rt"), filepath.Join(out, "bad.token"))
+	tokenURL, envFile := srv.URL+"/token", filepath.Join(out, "tokens.env")
+	cfgText := testkit.Config{
+		StateDir:     filepath.Join(dir, "state"),
+		StatusListen: "127.0.0.1:0",
+		Credentials: []testkit.Credential{
+			{Name: "app", TokenURL: tokenURL, ClientID: "app",
+				ClientSecretFile: filepath.Join(dir, "app.secret"), RefreshTokenFile: filepath.Join(dir, "app.rt"),
+				Sinks: []testkit.Sink{
+					{Type: "file", Path: filepath.Join(out, "app.json"), Format: "json"},
+					{Type: "envfile", Path: envFile, Var: "APP_TOKEN"},
+				}},
+			{Name: "svc", Grant: "client_credentials", TokenURL: tokenURL, ClientID: "svc", ClientSecret: secrets[1], AuthStyle: "post",
+				Sinks: []testkit.Sink{{Type: "envfile", Path: envFile, Var: "SVC_TOKEN"}}},
+			{Name: "bad", TokenURL: tokenURL, ClientID: "bad", ClientSecret: secrets[2], RefreshTokenFile: filepath.Join(dir, "bad.rt"),
+				Sinks: []testkit.Sink{{Type: "file", Path: filepath.Join(out, "bad.token")}}},
+		},
+	}.TOML()
 	cfgFn := filepath.Join(dir, "tokend.toml")
 	if err := os.WriteFile(cfgFn, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
@@ -168,8 +141,8 @@ refresh_token_file = %[9]q
 	}
 	var errs []error
 	gen := func(name string) uint64 { st, _ := c.Credential(ctx, name); return st.Generation }
-	waitFor(t, "app and svc to get tokens", func() bool { return gen("app") == 1 && gen("svc") == 1 })
-	waitFor(t, "bad to need re-authorization", func() bool {
+	testkit.WaitUntil(t, "app and svc to get tokens", 15*time.Second, func() bool { return gen("app") == 1 && gen("svc") == 1 })
+	testkit.WaitUntil(t, "bad to need re-authorization", 15*time.Second, func() bool {
 		st, _ := c.Credential(ctx, "bad")
 		return st.Status == "needs_reauth"
 	})
@@ -177,11 +150,11 @@ refresh_token_file = %[9]q
 	p.FailNext(fakeprovider.Failure{Status: 503, Body: `{"error":"temporarily_unavailable","error_description":"try later","access_token":"at-in-error-body-77c"}`})
 	secrets = append(secrets, "at-in-error-body-77c")
 	errs = append(errs, c.Refresh(ctx, "app"))
-	waitFor(t, "app to recover after the injected error", func() bool { return gen("app") >= 2 })
+	testkit.WaitUntil(t, "app to recover after the injected error", 15*time.Second, func() bool { return gen("app") >= 2 })
 	importRT := p.IssueRefreshToken("app", "read")
 	secrets = append(secrets, importRT)
 	errs = append(errs, c.Import(ctx, "app", status.ImportRequest{RefreshToken: secret.New(importRT)}))
-	waitFor(t, "app to refresh after the import", func() bool { st, _ := c.Credential(ctx, "app"); return st.Generation >= 4 && st.Status == "ok" })
+	testkit.WaitUntil(t, "app to refresh after the import", 15*time.Second, func() bool { st, _ := c.Credential(ctx, "app"); return st.Generation >= 4 && st.Status == "ok" })
 	errs = append(errs, c.Reload(ctx), c.Refresh(ctx, "nope"))
 	wrong := filepath.Join(dir, "wrong.token")
 	if err := os.WriteFile(wrong, []byte(strings.Repeat("cd", 32)), 0o600); err != nil {

@@ -6,9 +6,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/internal/testkit"
 )
 
 // Listen opens a unixgram socket, points NOTIFY_SOCKET at it and returns a
@@ -40,20 +41,12 @@ func Listen(t *testing.T) func() string {
 	}
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func TestMessages(t *testing.T) {
 	next := Listen(t)
 	t.Setenv("WATCHDOG_USEC", strconv.Itoa(int((10 * time.Second).Microseconds())))
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
-	clk := &fakeClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	n := New(nil, clk.now)
+	clk := testkit.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	n := New(nil, clk.Now)
 	if !n.Enabled() || n.WatchdogInterval() != 10*time.Second {
 		t.Fatalf("watchdog interval %s", n.WatchdogInterval())
 	}
@@ -74,9 +67,9 @@ func TestMessages(t *testing.T) {
 	if m := next(); m != "WATCHDOG=1" {
 		t.Fatalf("first ping: %q", m)
 	}
-	clk.add(4 * time.Second)
+	clk.Add(4 * time.Second)
 	n.Watchdog() // too soon: nothing sent
-	clk.add(time.Second)
+	clk.Add(time.Second)
 	n.Watchdog()
 	if m := next(); m != "WATCHDOG=1" {
 		t.Fatalf("second ping: %q", m)

@@ -2,8 +2,6 @@ package vault_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,19 +13,6 @@ import (
 	"github.com/tokend/tokend/internal/vault"
 	"github.com/tokend/tokend/internal/vaulttest"
 )
-
-func client(t *testing.T, srv *vaulttest.Server, token string) *vault.Client {
-	t.Helper()
-	fn := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(fn, []byte(token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := vault.New(context.Background(), config.Vault{Address: srv.Addr, Auth: "token", TokenFile: fn}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func fields() map[string]string {
 	return (config.Sink{}).VaultFieldNames()
@@ -52,7 +37,7 @@ func read(t *testing.T, srv *vaulttest.Server, path string) map[string]any {
 
 func TestKVv2WriteCheckAndSet(t *testing.T) {
 	srv := vaulttest.Start(t)
-	c := client(t, srv, srv.RootToken)
+	c := srv.TokendClient(srv.RootToken)
 	ctx := context.Background()
 	f := fields()
 	f["access_token"] = "token"
@@ -105,7 +90,7 @@ func TestKVv2WriteCheckAndSet(t *testing.T) {
 func TestKVv1Write(t *testing.T) {
 	srv := vaulttest.Start(t)
 	srv.MountKV("kv1", 1)
-	c := client(t, srv, srv.RootToken)
+	c := srv.TokendClient(srv.RootToken)
 	ctx := context.Background()
 	s, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "kv1", Path: "apps/api", KVVersion: 1, Fields: fields()})
 	if err != nil {
@@ -133,8 +118,8 @@ func TestStartupChecksNameCredentialAndPath(t *testing.T) {
 	srv.MountKV("kv1", 1)
 	srv.Policy("reader", `path "secret/data/tokend/*" { capabilities = ["read"] }
 path "secret/metadata/tokend/*" { capabilities = ["read"] }`)
-	root := client(t, srv, srv.RootToken)
-	reader := client(t, srv, srv.Token([]string{"reader"}, nil))
+	root := srv.TokendClient(srv.RootToken)
+	reader := srv.TokendClient(srv.Token([]string{"reader"}, nil))
 	ctx := context.Background()
 	cases := []struct {
 		name string
@@ -167,7 +152,7 @@ path "secret/metadata/tokend/*" { capabilities = ["read"] }`)
 // storage starts empty) the next write lands.
 func TestVaultDownSealedAndBack(t *testing.T) {
 	srv := vaulttest.Start(t)
-	c := client(t, srv, srv.RootToken)
+	c := srv.TokendClient(srv.RootToken)
 	ctx := context.Background()
 	s, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
 	if err != nil {

@@ -3,32 +3,16 @@ package vaultstore_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/state/vaultstore"
 	"github.com/tokend/tokend/internal/vault"
 	"github.com/tokend/tokend/internal/vaulttest"
 )
-
-func client(t *testing.T, srv *vaulttest.Server, token string) *vault.Client {
-	t.Helper()
-	fn := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(fn, []byte(token), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := vault.New(context.Background(), config.Vault{Address: srv.Addr, Auth: "token", TokenFile: fn}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 func open(t *testing.T, c *vault.Client, owner string, now func() time.Time) *vaultstore.Store {
 	t.Helper()
@@ -41,7 +25,7 @@ func open(t *testing.T, c *vault.Client, owner string, now func() time.Time) *va
 
 func TestSaveLoadAndConflict(t *testing.T) {
 	srv := vaulttest.Start(t)
-	c := client(t, srv, srv.RootToken)
+	c := srv.TokendClient(srv.RootToken)
 	ctx := context.Background()
 	a, b := open(t, c, "a", nil), open(t, c, "b", nil)
 	if _, err := a.Load(ctx, "api"); !errors.Is(err, state.ErrNotFound) {
@@ -85,7 +69,7 @@ func TestSaveLoadAndConflict(t *testing.T) {
 
 func TestClaims(t *testing.T) {
 	srv := vaulttest.Start(t)
-	c := client(t, srv, srv.RootToken)
+	c := srv.TokendClient(srv.RootToken)
 	ctx := context.Background()
 	now := time.Now()
 	clock := func() time.Time { return now }
@@ -125,12 +109,12 @@ func TestOpenChecks(t *testing.T) {
 	srv.MountKV("kv1", 1)
 	srv.Policy("elsewhere", `path "secret/data/other/*" { capabilities = ["create", "read", "update"] }`)
 	ctx := context.Background()
-	root := client(t, srv, srv.RootToken)
+	root := srv.TokendClient(srv.RootToken)
 	_, err := vaultstore.Open(ctx, vaultstore.Options{Client: root, Mount: "kv1", Prefix: "tokend/state"})
 	if err == nil || !strings.Contains(err.Error(), "needs KV version 2") || !strings.Contains(err.Error(), "kv1/data/tokend/state") {
 		t.Fatalf("kv1 mount: %v", err)
 	}
-	denied := client(t, srv, srv.Token([]string{"elsewhere"}, nil))
+	denied := srv.TokendClient(srv.Token([]string{"elsewhere"}, nil))
 	_, err = vaultstore.Open(ctx, vaultstore.Options{Client: denied, Mount: "secret", Prefix: "tokend/state"})
 	if err == nil || !strings.Contains(err.Error(), "policy does not allow read on secret/data/tokend/state/*") {
 		t.Fatalf("denied: %v", err)

@@ -1,4 +1,4 @@
-package deploy
+package manifests
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 	"github.com/tokend/tokend/internal/config"
 )
 
-const k8sDir = "kubernetes"
+const k8sDir = "../../deploy/kubernetes"
 
 // documents splits a YAML file into its non-empty documents.
 func documents(t *testing.T, path string) [][]byte {
@@ -229,7 +229,7 @@ func labelsMatch(sel, labels map[string]string) bool {
 // TestDockerfile checks the image the Deployment runs: a static build on
 // distroless nonroot, whose UID the pod's runAsUser matches.
 func TestDockerfile(t *testing.T) {
-	b, err := os.ReadFile("../Dockerfile")
+	b, err := os.ReadFile("../../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
