@@ -13,6 +13,7 @@ import (
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/sinks/file"
 	"github.com/tokend/tokend/internal/state"
 )
 
@@ -131,15 +132,16 @@ func tokenToIntrospect(ctx context.Context, cfg *config.Config, cr *config.Crede
 // tokenFromSink reads the access token the daemon delivered to the
 // credential's first file sink (raw or json).
 func tokenFromSink(cr *config.Credential) (secret.Secret, error) {
-	for _, s := range cr.Sinks {
-		if s.Type != "file" {
+	for _, sc := range cr.Sinks {
+		s, ok := sc.Options.(*file.Config)
+		if !ok {
 			continue
 		}
 		b, err := os.ReadFile(s.Path)
 		if err != nil {
 			return secret.Secret{}, fmt.Errorf("reading the access token from sink %s: %w", s.Path, err)
 		}
-		if s.Format == "json" {
+		if s.Format == file.FormatJSON {
 			var v struct {
 				AccessToken string `json:"access_token"`
 			}

@@ -6,7 +6,18 @@ import (
 	"testing"
 
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/sinks"
+	"github.com/tokend/tokend/internal/sinks/envfile"
+	"github.com/tokend/tokend/internal/sinks/file"
 )
+
+func fileSink(path, format string) config.Sink {
+	return config.Sink{Type: "file", Options: &file.Config{FileKeys: sinks.FileKeys{Path: path}, Format: format}}
+}
+
+func envSink(path string) config.Sink {
+	return config.Sink{Type: "envfile", Options: &envfile.Config{FileKeys: sinks.FileKeys{Path: path}}}
+}
 
 func TestTokenFromSink(t *testing.T) {
 	dir := t.TempDir()
@@ -21,10 +32,10 @@ func TestTokenFromSink(t *testing.T) {
 		sinks []config.Sink
 		want  string
 	}{
-		{[]config.Sink{{Type: "envfile", Path: "x"}, {Type: "file", Path: raw, Format: "raw"}}, "at-raw"},
-		{[]config.Sink{{Type: "file", Path: js, Format: "json"}}, "at-json"},
-		{[]config.Sink{{Type: "envfile", Path: "x"}}, ""},
-		{[]config.Sink{{Type: "file", Path: raw, Format: "json"}}, ""},
+		{[]config.Sink{envSink("x"), fileSink(raw, "raw")}, "at-raw"},
+		{[]config.Sink{fileSink(js, "json")}, "at-json"},
+		{[]config.Sink{envSink("x")}, ""},
+		{[]config.Sink{fileSink(raw, "json")}, ""},
 	} {
 		tok, err := tokenFromSink(&config.Credential{Sinks: tc.sinks})
 		if tok.Reveal() != tc.want || (err == nil) != (tc.want != "") {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 	vaultsink "github.com/tokend/tokend/internal/sinks/vault"
@@ -22,7 +21,7 @@ func client(t *testing.T, srv *vaulttest.Server, token string) *vault.Client {
 	if err := os.WriteFile(fn, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := vault.New(context.Background(), config.Vault{Address: srv.Addr, Auth: "token", TokenFile: fn}, nil)
+	c, err := vault.New(context.Background(), vault.Config{Address: srv.Addr, Auth: "token", TokenFile: fn}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +29,7 @@ func client(t *testing.T, srv *vaulttest.Server, token string) *vault.Client {
 }
 
 func fields() map[string]string {
-	return (config.Sink{}).VaultFieldNames()
+	return (&vaultsink.Config{}).FieldNames()
 }
 
 func tok(gen uint64, value string, exp time.Time) sinks.Token {

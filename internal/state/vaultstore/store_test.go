@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/state/vaultstore"
@@ -23,7 +22,7 @@ func client(t *testing.T, srv *vaulttest.Server, token string) *vault.Client {
 	if err := os.WriteFile(fn, []byte(token), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := vault.New(context.Background(), config.Vault{Address: srv.Addr, Auth: "token", TokenFile: fn}, nil)
+	c, err := vault.New(context.Background(), vault.Config{Address: srv.Addr, Auth: "token", TokenFile: fn}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
