@@ -19,7 +19,10 @@ const (
 )
 
 // Vault is the [vault] table: how tokend reaches and logs in to Vault. It is
-// required when a vault sink or the vault state backend is configured.
+// required when a vault sink or the vault state backend is configured. Its
+// fields are vault.Config's, in the same order, and the daemon converts it
+// to that: a field added here goes there too (else the conversion does not
+// compile).
 type Vault struct {
 	// Address is the Vault URL; VAULT_ADDR is used when it is empty.
 	Address string `toml:"address"`
