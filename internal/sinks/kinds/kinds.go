@@ -80,8 +80,9 @@ type Sink interface {
 	String() string
 }
 
-// Env is what the daemon lends the sinks it builds from one config. The
-// zero value builds sinks that share nothing and have no Vault client.
+// Env is what the daemon lends the sinks it builds from one config: the
+// services a kind's Build may need. With the zero value, file sinks share
+// nothing, and envfile and vault sinks fail to build (no EnvFiles, no Vault).
 type Env struct {
 	Credential string        // the credential the sink serves (errors, Vault metadata)
 	File       file.Options  // CheckDir, DirSync and Slots shared by file sinks
