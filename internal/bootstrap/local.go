@@ -72,8 +72,8 @@ func ReadCurrent(ctx context.Context, cfg *config.Config, cr *config.Credential,
 // credential's first file sink (raw or json).
 func accessTokenFromSinks(cr *config.Credential) (secret.Secret, error) {
 	for _, s := range cr.Sinks {
-		if s.Type == "file" {
-			return file.ReadAccessToken(s.Path, s.Format)
+		if fc, ok := s.Options.(*file.Config); ok {
+			return file.ReadAccessToken(fc.Path, fc.Format)
 		}
 	}
 	return secret.Secret{}, errors.New("a running tokend holds the state store and the credential has no file sink to read the access token from")

@@ -12,8 +12,19 @@ import (
 
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/sinks"
+	"github.com/tokend/tokend/internal/sinks/envfile"
+	"github.com/tokend/tokend/internal/sinks/file"
 	"github.com/tokend/tokend/internal/state"
 )
+
+func fileSink(path, format string) config.Sink {
+	return config.Sink{Type: "file", Options: &file.Config{FileKeys: sinks.FileKeys{Path: path}, Format: format}}
+}
+
+func envSink(path string) config.Sink {
+	return config.Sink{Type: "envfile", Options: &envfile.Config{FileKeys: sinks.FileKeys{Path: path}}}
+}
 
 // TestTokenFromSink (moved from cmd/tokend): the first file sink is read,
 // raw or json; no file sink or a json sink without access_token is an error.
@@ -30,10 +41,10 @@ func TestTokenFromSink(t *testing.T) {
 		sinks []config.Sink
 		want  string
 	}{
-		{[]config.Sink{{Type: "envfile", Path: "x"}, {Type: "file", Path: raw, Format: "raw"}}, "at-raw"},
-		{[]config.Sink{{Type: "file", Path: js, Format: "json"}}, "at-json"},
-		{[]config.Sink{{Type: "envfile", Path: "x"}}, ""},
-		{[]config.Sink{{Type: "file", Path: raw, Format: "json"}}, ""},
+		{[]config.Sink{envSink("x"), fileSink(raw, "raw")}, "at-raw"},
+		{[]config.Sink{fileSink(js, "json")}, "at-json"},
+		{[]config.Sink{envSink("x")}, ""},
+		{[]config.Sink{fileSink(raw, "json")}, ""},
 	} {
 		tok, err := accessTokenFromSinks(&config.Credential{Sinks: tc.sinks})
 		if tok.Reveal() != tc.want || (err == nil) != (tc.want != "") {
@@ -94,7 +105,8 @@ func TestReadCurrentFromStoreAndSink(t *testing.T) {
 	if _, err := ReadCurrent(ctx, cfg, cr, false); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("access token with the store held and no sink file yet: %v", err)
 	}
-	if err := os.WriteFile(cr.Sinks[0].Path, []byte("at-from-sink"), 0o600); err != nil {
+	sinkPath, _ := cr.Sinks[0].Target()
+	if err := os.WriteFile(sinkPath, []byte("at-from-sink"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if cur, err := ReadCurrent(ctx, cfg, cr, false); err != nil || cur.Token.Reveal() != "at-from-sink" || cur.Record != nil || cur.Store != nil {

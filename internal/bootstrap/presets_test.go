@@ -101,7 +101,8 @@ func allSinksOK(s scheduler.CredentialStatus) bool {
 // sinkToken reads the JSON file sink of the test config.
 func sinkToken(t *testing.T, cfg *config.Config) (tok string, exp time.Time) {
 	t.Helper()
-	b, err := os.ReadFile(cfg.Credentials[0].Sinks[0].Path)
+	path, _ := cfg.Credentials[0].Sinks[0].Target()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

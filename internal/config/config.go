@@ -99,28 +99,15 @@ type Credential struct {
 	DefaultLifetime  Duration `toml:"default_lifetime"`
 	Schedule         string   `toml:"schedule"`
 
-	Sinks []Sink `toml:"sink"`
+	// SinkTables are the [[credential.sink]] tables as decoded from the
+	// document, before each is decoded by its kind into Sinks (sinks.go);
+	// Decode leaves it nil.
+	SinkTables []toml.Primitive `toml:"sink"`
+	Sinks      []Sink           `toml:"-"`
 
 	// Secret is the resolved client secret (from client_secret, _file or
 	// _env) or API key (api_key, _file, _env), filled by ResolveSecrets.
 	Secret secret.Secret `toml:"-"`
-}
-
-// Sink is one [[credential.sink]] table.
-type Sink struct {
-	Type   string `toml:"type"`   // file | envfile
-	Path   string `toml:"path"`   // file and envfile
-	Format string `toml:"format"` // file: raw | json
-	Var    string `toml:"var"`    // envfile: variable name
-	Mode   string `toml:"mode"`   // octal, default "0600"
-	// OnChange is argv (no shell) run after a write that changed the sink's
-	// file; HookTimeout bounds it (default 30s). See internal/sinks/hook.
-	OnChange    []string `toml:"on_change"`
-	HookTimeout Duration `toml:"hook_timeout"`
-	// Vault sinks (type = "vault", see vault.go): KV mount, version, field names.
-	Mount     string            `toml:"mount"`
-	KVVersion int               `toml:"kv_version"`
-	Fields    map[string]string `toml:"fields"`
 }
 
 // Duration is a time.Duration written as a string ("5m", "1h30m").
@@ -162,15 +149,9 @@ func Decode(data []byte) (*Config, error) {
 	var cfg Config
 	md, err := toml.Decode(string(data), &cfg)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			if pe.LastKey != "" {
-				return nil, fmt.Errorf("line %d: %s: %s", pe.Position.Line, pe.LastKey, pe.Message)
-			}
-			return nil, fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
-		}
-		return nil, fmt.Errorf("decoding: %w", cleanDecodeError(err))
+		return nil, decodeError(err)
 	}
+	cfg.decodeSinks(&md) // each [[credential.sink]] by its kind, before Undecoded
 	var problems []error
 	for _, k := range md.Undecoded() {
 		problems = append(problems, fmt.Errorf("%s: unknown key%s", k, lineOf(data, k)))
@@ -182,6 +163,18 @@ func Decode(data []byte) (*Config, error) {
 	}
 	detachStrings(&cfg) // no value may keep the whole document alive (detach.go)
 	return &cfg, nil
+}
+
+// decodeError phrases a decoder error: its line and key when known.
+func decodeError(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		if pe.LastKey != "" {
+			return fmt.Errorf("line %d: %s: %s", pe.Position.Line, pe.LastKey, pe.Message)
+		}
+		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+	}
+	return fmt.Errorf("decoding: %w", cleanDecodeError(err))
 }
 
 // cleanDecodeError strips nothing today but is the one place to keep decoder

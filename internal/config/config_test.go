@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokend/tokend/internal/sinks/file"
 )
 
 const good = `
@@ -57,7 +59,7 @@ func TestDecodeGoodAndDefaults(t *testing.T) {
 	}
 	c := cfg.Credentials[0]
 	if c.RefreshBefore.Duration != 10*time.Minute || c.AuthStyle != "basic" || c.Body != "form" ||
-		c.DefaultLifetime.Duration != time.Hour || c.Sinks[0].Mode != "0600" || c.Provider != "generic" {
+		c.DefaultLifetime.Duration != time.Hour || c.Sinks[0].Options.(*file.Config).Mode != "0600" || c.Provider != "generic" {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if cfg.Scheduler.MaxConcurrent != DefaultMaxConcurrent || cfg.State.Backend != "file" {

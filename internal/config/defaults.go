@@ -8,17 +8,15 @@ import (
 
 // Defaults, in one place. README's config reference lists the same values.
 const (
-	DefaultStateDir       = "/var/lib/tokend"
-	DefaultMaxConcurrent  = 16
-	DefaultShutdownGrace  = 30 * time.Second
-	DefaultLifetime       = time.Hour
-	DefaultSinkMode       = "0600"
-	DefaultFileSinkFormat = "raw"
-	DefaultGrant          = string(grants.DefaultGrant)
-	DefaultAuthStyle      = string(grants.DefaultAuthStyle)
-	DefaultBody           = "form"
-	DefaultStateBackend   = "file"
-	DefaultProvider       = "generic"
+	DefaultStateDir      = "/var/lib/tokend"
+	DefaultMaxConcurrent = 16
+	DefaultShutdownGrace = 30 * time.Second
+	DefaultLifetime      = time.Hour
+	DefaultGrant         = string(grants.DefaultGrant)
+	DefaultAuthStyle     = string(grants.DefaultAuthStyle)
+	DefaultBody          = "form"
+	DefaultStateBackend  = "file"
+	DefaultProvider      = "generic"
 )
 
 func (c *Config) applyDefaults() {
@@ -59,15 +57,6 @@ func (cr *Credential) applyDefaults() {
 		cr.DefaultLifetime.Duration = DefaultLifetime
 	}
 	for i := range cr.Sinks {
-		s := &cr.Sinks[i]
-		if s.Mode == "" {
-			s.Mode = DefaultSinkMode
-		}
-		if s.Type == "file" && s.Format == "" {
-			s.Format = DefaultFileSinkFormat
-		}
-		if s.OnChange != nil && s.HookTimeout.Duration == 0 {
-			s.HookTimeout.Duration = DefaultHookTimeout
-		}
+		cr.Sinks[i].applyDefaults() // the kind's own defaults (sinks.go)
 	}
 }

@@ -45,6 +45,10 @@ func (d detacher) walk(v reflect.Value) {
 		if !v.IsNil() {
 			d.walk(v.Elem())
 		}
+	case reflect.Interface: // a sink's Options: a pointer to the kind's struct
+		if !v.IsNil() && v.Elem().Kind() == reflect.Pointer {
+			d.walk(v.Elem())
+		}
 	case reflect.Struct:
 		t := v.Type()
 		for i := range v.NumField() {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/tokend/tokend/internal/sinks/envfile"
 )
 
 // TestDecodedConfigDoesNotKeepTheDocument: the decoder's strings share the
@@ -29,7 +31,7 @@ func TestDecodedConfigDoesNotKeepTheDocument(t *testing.T) {
 	if grew := heap() - before; grew > pad/2 {
 		t.Fatalf("the decoded config keeps %d MiB alive: it still shares the document's memory", grew>>20)
 	}
-	if cfg.Credentials[0].Sinks[1].Path != "/run/tokend/tokens.env" || cfg.Credentials[0].Scopes[1] != "library" ||
+	if cfg.Credentials[0].Sinks[1].Options.(*envfile.Config).Path != "/run/tokend/tokens.env" || cfg.Credentials[0].Scopes[1] != "library" ||
 		cfg.Credentials[0].Headers["X-Version"] != "2" || cfg.Credentials[1].Name != "svc" {
 		t.Fatalf("values changed: %+v", cfg.Credentials)
 	}
@@ -42,7 +44,7 @@ func TestDecodeStoresEqualStringsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := cfg.Credentials[0].Sinks[1].Path, cfg.Credentials[1].Sinks[0].Path
+	a, b := cfg.Credentials[0].Sinks[1].Options.(*envfile.Config).Path, cfg.Credentials[1].Sinks[0].Options.(*envfile.Config).Path
 	if a != b || unsafe.StringData(a) != unsafe.StringData(b) {
 		t.Fatalf("the env-file path %q of both credentials is stored twice", a)
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/tokend/tokend/internal/grants"
 )
 
-// problems splits a Decode error into its joined problems.
-func problems(err error) []error {
+// joinedProblems splits a Decode error into its joined problems.
+func joinedProblems(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
 	}
@@ -31,7 +31,7 @@ client_id = "id"
 client_secret = "s"`, k.Name))))
 			if !k.Configurable {
 				want := fmt.Sprintf(`credential "c".grant: unknown grant %q (supported: %s)`, k.Name, strings.Join(grants.GrantNames(), ", "))
-				if ps := problems(err); len(ps) != 1 || ps[0].Error() != want {
+				if ps := joinedProblems(err); len(ps) != 1 || ps[0].Error() != want {
 					t.Fatalf("err = %v, want only %q", err, want)
 				}
 				return
@@ -101,7 +101,7 @@ func TestUnknownKindIsOneProblem(t *testing.T) {
 token_url = "http://idp.example/token"
 client_id = "id"
 client_secret = "s"`)))
-		ps := problems(err)
+		ps := joinedProblems(err)
 		var kind, http int
 		for _, p := range ps {
 			if strings.Contains(p.Error(), "unknown") {
@@ -136,7 +136,7 @@ api_key = "k"`, `credential "c".api_key: is only used with auth_style "basic_raw
 	}
 	for _, tc := range tests {
 		_, err := Decode([]byte(one(tc.body + "\ntoken_url = \"https://idp.example/token\"")))
-		if ps := problems(err); len(ps) != 1 || ps[0].Error() != tc.want {
+		if ps := joinedProblems(err); len(ps) != 1 || ps[0].Error() != tc.want {
 			t.Errorf("config\n%s\nerr = %v\nwant only %q", tc.body, err, tc.want)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -24,10 +23,6 @@ type Status struct {
 
 // UnixPrefix marks a unix-socket listen address.
 const UnixPrefix = "unix:"
-
-// DefaultHookTimeout is how long an on_change hook may run when hook_timeout
-// is not set.
-const DefaultHookTimeout = 30 * time.Second
 
 // maxUnixPath is the longest socket path sockaddr_un holds (108 bytes with
 // the terminating NUL).
@@ -79,29 +74,6 @@ func ValidateListen(listen string) error {
 		return fmt.Errorf("port %q must be a number from 0 to 65535", port)
 	}
 	return nil
-}
-
-// validateHook checks a sink's on_change and hook_timeout.
-func (s Sink) validateHook(key string) []error {
-	var errs []error
-	if s.OnChange == nil {
-		if s.HookTimeout.Duration != 0 {
-			errs = append(errs, fmt.Errorf("%s.hook_timeout: is only used with on_change", key))
-		}
-		return errs
-	}
-	switch {
-	case s.Type != "file" && s.Type != "envfile":
-		errs = append(errs, fmt.Errorf("%s.on_change: is only supported on file and envfile sinks", key))
-	case len(s.OnChange) == 0 || s.OnChange[0] == "":
-		errs = append(errs, fmt.Errorf(`%s.on_change: needs a program and its arguments, e.g. ["systemctl", "reload", "myapp"]`, key))
-	case strings.ContainsAny(s.OnChange[0], " \t") && !strings.Contains(s.OnChange[0], "/"):
-		errs = append(errs, fmt.Errorf(`%s.on_change: %q is one argv element, not a shell command line: split it (["systemctl", "reload", "myapp"])`, key, s.OnChange[0]))
-	}
-	if s.HookTimeout.Duration < 0 {
-		errs = append(errs, fmt.Errorf("%s.hook_timeout: must not be negative", key))
-	}
-	return errs
 }
 
 // opsFile is the part of tokend.toml the operations CLI needs.

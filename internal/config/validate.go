@@ -2,10 +2,7 @@ package config
 
 import (
 	"fmt"
-	"io/fs"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/robfig/cron/v3"
@@ -15,7 +12,6 @@ import (
 
 var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	varRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// headerRE is an RFC 9110 token.
 	headerRE = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 )
@@ -48,8 +44,7 @@ func (c *Config) validate() []error {
 	}
 	errs = append(errs, c.Status.validate()...)
 	names := map[string]bool{}
-	pathOwner := map[string]string{} // absolute sink path -> "type credential"
-	envVars := map[string]string{}   // envfile path + var -> credential
+	sinks := newSinkChecker() // sinks.go
 	for i := range c.Credentials {
 		cr := &c.Credentials[i]
 		key := fmt.Sprintf("credential[%d]", i)
@@ -66,25 +61,7 @@ func (c *Config) validate() []error {
 		}
 		names[cr.Name] = true
 		errs = append(errs, cr.validate(key)...)
-		for j, s := range cr.Sinks {
-			skey := fmt.Sprintf("%s.sink[%d]", key, j)
-			errs = append(errs, s.validate(skey)...)
-			if s.Path == "" || s.Type == "vault" {
-				continue
-			}
-			abs, _ := filepath.Abs(s.Path)
-			if prev, ok := pathOwner[abs]; ok && (s.Type == "file" || !strings.HasPrefix(prev, "envfile")) {
-				bad(skey+".path", "%s is already used by a %s sink", s.Path, prev)
-			}
-			pathOwner[abs] = fmt.Sprintf("%s sink of credential %q", s.Type, cr.Name)
-			if s.Type == "envfile" {
-				k := abs + "\x00" + s.Var
-				if other, ok := envVars[k]; ok {
-					bad(skey+".var", "%s in %s is already written by credential %q", s.Var, s.Path, other)
-				}
-				envVars[k] = cr.Name
-			}
-		}
+		errs = append(errs, sinks.check(key, cr)...)
 	}
 	return errs
 }
@@ -124,54 +101,6 @@ func (cr *Credential) validate(key string) []error {
 		bad("sink", "at least one [[credential.sink]] is required")
 	}
 	return errs
-}
-
-func (s Sink) validate(key string) []error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", key, field, fmt.Sprintf(format, args...)))
-	}
-	if s.Path == "" {
-		bad("path", "is required")
-	}
-	if _, err := s.FileMode(); err != nil {
-		bad("mode", "%v", err)
-	}
-	errs = append(errs, s.validateHook(key)...)
-	switch s.Type {
-	case "file":
-		if s.Format != "raw" && s.Format != "json" {
-			bad("format", "unknown format %q (raw or json)", s.Format)
-		}
-		if s.Var != "" {
-			bad("var", "is only used by envfile sinks")
-		}
-	case "envfile":
-		if s.Var == "" {
-			bad("var", "is required for an envfile sink")
-		} else if !varRE.MatchString(s.Var) {
-			bad("var", "%q is not a valid variable name", s.Var)
-		}
-		if s.Format != "" {
-			bad("format", "is only used by file sinks")
-		}
-	case "vault":
-		s.validateVault(bad)
-	case "":
-		bad("type", "is required (file, envfile or vault)")
-	default:
-		bad("type", "unknown sink type %q (file, envfile or vault)", s.Type)
-	}
-	return errs
-}
-
-// FileMode parses the sink's octal mode.
-func (s Sink) FileMode() (fs.FileMode, error) {
-	m, err := strconv.ParseUint(s.Mode, 8, 32)
-	if err != nil || m > 0o777 {
-		return 0, fmt.Errorf("invalid file mode %q (octal, e.g. \"0600\")", s.Mode)
-	}
-	return fs.FileMode(m), nil
 }
 
 // GrantsConfig is the token-endpoint configuration of the credential.

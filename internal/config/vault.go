@@ -3,27 +3,26 @@ package config
 import (
 	"fmt"
 	"net/url"
-	"sort"
-	"strings"
+
+	"github.com/tokend/tokend/internal/sinks/kinds"
+	"github.com/tokend/tokend/internal/vault"
 )
 
 // Vault defaults, listed in README's Vault section.
 const (
 	DefaultVaultAuth        = "token"
 	DefaultVaultKVMount     = "secret"
-	DefaultVaultKVVersion   = 2
 	DefaultVaultStatePrefix = "tokend/state"
 	DefaultAppRoleMount     = "approle"
 	DefaultKubernetesMount  = "kubernetes"
 	DefaultKubernetesJWT    = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 )
 
-// VaultFieldKeys are the sink fields whose names a vault sink's `fields`
-// table may change; the value of each key is its default name.
-var VaultFieldKeys = []string{"access_token", "expires_at", "token_type", "scope"}
-
 // Vault is the [vault] table: how tokend reaches and logs in to Vault. It is
-// required when a vault sink or the vault state backend is configured.
+// required when a vault sink or the vault state backend is configured. Its
+// fields are vault.Config's, in the same order, and the daemon converts it
+// to that: a field added here goes there too (else the conversion does not
+// compile).
 type Vault struct {
 	// Address is the Vault URL; VAULT_ADDR is used when it is empty.
 	Address string `toml:"address"`
@@ -75,8 +74,8 @@ func (v *Vault) applyDefaults() {
 	}
 }
 
-// applyVaultDefaults fills the vault-related defaults of [state] and of
-// every vault sink.
+// applyVaultDefaults fills the vault-related defaults of [state] (a vault
+// sink's are its kind's, internal/sinks/vault).
 func (c *Config) applyVaultDefaults() {
 	c.Vault.applyDefaults()
 	if c.State.Backend == "vault" {
@@ -85,20 +84,6 @@ func (c *Config) applyVaultDefaults() {
 		}
 		if c.State.Prefix == "" {
 			c.State.Prefix = DefaultVaultStatePrefix
-		}
-	}
-	for i := range c.Credentials {
-		for j := range c.Credentials[i].Sinks {
-			s := &c.Credentials[i].Sinks[j]
-			if s.Type != "vault" {
-				continue
-			}
-			if s.Mount == "" {
-				s.Mount = DefaultVaultKVMount
-			}
-			if s.KVVersion == 0 {
-				s.KVVersion = DefaultVaultKVVersion
-			}
 		}
 	}
 }
@@ -110,7 +95,7 @@ func (c *Config) usesVault() bool {
 	}
 	for _, cr := range c.Credentials {
 		for _, s := range cr.Sinks {
-			if s.Type == "vault" {
+			if k, ok := kinds.Lookup(s.Type); ok && k.Vault {
 				return true
 			}
 		}
@@ -176,70 +161,9 @@ func (c *Config) validateVault() []error {
 	return errs
 }
 
-// validateVault checks the keys of a vault sink; bad reports a problem.
-func (s Sink) validateVault(bad func(field, format string, args ...any)) {
-	checkKVPath(func(_, format string, args ...any) { bad("path", format, args...) }, "", s.Path)
-	checkKVPath(func(_, format string, args ...any) { bad("mount", format, args...) }, "", s.Mount)
-	if s.KVVersion != 1 && s.KVVersion != 2 {
-		bad("kv_version", "must be 1 or 2")
-	}
-	if s.Format != "" || s.Var != "" {
-		bad("format", "format and var are not used by vault sinks")
-	}
-	if s.OnChange != nil {
-		bad("on_change", "is not supported on vault sinks")
-	}
-	used := map[string]string{}
-	keys := make([]string, 0, len(s.Fields))
-	for k := range s.Fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		name := s.Fields[k]
-		if !contains(VaultFieldKeys, k) {
-			bad("fields", "unknown field %q (%s)", k, strings.Join(VaultFieldKeys, ", "))
-		}
-		if name == "" {
-			bad("fields", "field %q has an empty name", k)
-		}
-		if prev, ok := used[name]; ok {
-			bad("fields", "fields %q and %q both write %q", prev, k, name)
-		}
-		used[name] = k
-	}
-}
-
-// VaultFieldNames returns the sink's field names with defaults applied,
-// keyed by VaultFieldKeys.
-func (s Sink) VaultFieldNames() map[string]string {
-	out := make(map[string]string, len(VaultFieldKeys))
-	for _, k := range VaultFieldKeys {
-		out[k] = k
-		if v, ok := s.Fields[k]; ok {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // checkKVPath rejects empty paths and paths Vault would rewrite.
 func checkKVPath(bad func(key, format string, args ...any), key, p string) {
-	switch {
-	case p == "":
-		bad(key, "is required")
-	case strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/"):
-		bad(key, "%q must not start or end with '/'", p)
-	case strings.Contains(p, "//") || strings.Contains(p, "..") || strings.ContainsAny(p, " \t\n?#%"):
-		bad(key, "%q is not a clean Vault path", p)
+	if err := vault.CheckPath(p); err != nil {
+		bad(key, "%v", err)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	vaultsink "github.com/tokend/tokend/internal/sinks/vault"
 )
 
 const vaultBase = `
@@ -38,11 +40,11 @@ backend = "vault"
 	if cfg.State.Mount != "secret" || cfg.State.Prefix != "tokend/state" {
 		t.Fatalf("state defaults: %q %q", cfg.State.Mount, cfg.State.Prefix)
 	}
-	s := cfg.Credentials[0].Sinks[0]
+	s := cfg.Credentials[0].Sinks[0].Options.(*vaultsink.Config)
 	if s.Mount != "secret" || s.KVVersion != 2 {
 		t.Fatalf("sink defaults: %q %d", s.Mount, s.KVVersion)
 	}
-	f := s.VaultFieldNames()
+	f := s.FieldNames()
 	if f["access_token"] != "token" || f["expires_at"] != "expires_at" || f["scope"] != "scope" || f["token_type"] != "token_type" {
 		t.Fatalf("field names: %v", f)
 	}

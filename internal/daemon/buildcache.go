@@ -1,12 +1,17 @@
 package daemon
 
 import (
+	"fmt"
+	"io/fs"
 	"net/http"
+	"slices"
 
 	"github.com/tokend/tokend/internal/atomicfile"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/sinks/envfile"
+	"github.com/tokend/tokend/internal/sinks/file"
+	"github.com/tokend/tokend/internal/sinks/kinds"
 )
 
 // buildCache is what credentials built from one config share: the env-file
@@ -15,13 +20,15 @@ import (
 // sink: 10,000 sinks in one directory took 2 s at start-up), and one HTTP
 // client, so connections to a provider are pooled across its credentials
 // instead of one transport and idle connection per credential. What lives
-// longer than one build is in share.
+// longer than one build is in share. env is what the sink kinds are lent
+// (its EnvFiles is the buildCache itself).
 type buildCache struct {
 	files map[string]*envfile.File
 	vars  map[string][]string // env-file path -> variables registered by this build
 	dirs  map[string]error
 	http  *http.Client
 	share *sinkShare
+	env   kinds.Env
 }
 
 // newBuildCache sizes the shared connection pool to the scheduler's
@@ -31,9 +38,33 @@ func newBuildCache(cfg *config.Config, share *sinkShare) *buildCache {
 	if share == nil {
 		share = newSinkShare()
 	}
-	return &buildCache{files: map[string]*envfile.File{}, vars: map[string][]string{}, dirs: map[string]error{},
+	b := &buildCache{files: map[string]*envfile.File{}, vars: map[string][]string{}, dirs: map[string]error{},
 		http:  grants.NewHTTPClient(max(cfg.Scheduler.MaxConcurrent, config.DefaultMaxConcurrent)),
 		share: share}
+	b.env = kinds.Env{File: file.Options{CheckDir: b.checkDir, DirSync: share.dirSync, Slots: share.fileSlots}, EnvFiles: b}
+	return b
+}
+
+// Variable registers variable name of the env-file at path (absolute) for
+// this build, on the File the daemon keeps for that path (envfile.Files). A
+// variable written by two sinks of the build is an error.
+func (b *buildCache) Variable(path string, mode fs.FileMode, name string) (*envfile.Sink, error) {
+	if slices.Contains(b.vars[path], name) {
+		return nil, fmt.Errorf("env-file %s: variable %s is written by two sinks", path, name)
+	}
+	f, ok := b.files[path]
+	if !ok {
+		var err error
+		if f, err = b.share.get(path, mode); err != nil {
+			return nil, err
+		}
+		b.files[path] = f
+	}
+	sk, err := f.Sink(name)
+	if err == nil {
+		b.vars[path] = append(b.vars[path], name)
+	}
+	return sk, err
 }
 
 // checkDir runs atomicfile.CheckDirWritable once per directory. Credentials

@@ -7,9 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"runtime/debug"
-	"slices"
 
 	"go.uber.org/zap"
 
@@ -17,7 +15,7 @@ import (
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/secret"
-	"github.com/tokend/tokend/internal/sinks/file"
+	"github.com/tokend/tokend/internal/sinks/kinds"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/vault"
 )
@@ -119,6 +117,7 @@ func BuildCredentials(cfg *config.Config) ([]scheduler.Credential, error) {
 func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential, error) {
 	var errs []error
 	shared := newBuildCache(cfg, hw.share)
+	shared.env.Vault = hw.vault
 	var out []scheduler.Credential
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
@@ -159,12 +158,13 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 	}
 	var errs []error
 	for j, sc := range cr.Sinks {
-		sk, err := buildSink(cr.Name, sc, shared, hw)
+		sk, err := buildSink(cr.Name, sc, shared)
 		if err == nil {
 			sk, err = wrapHook(sk, sc, hw)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("sink[%d] (%s %s): %w", j, sc.Type, sc.Path, err))
+			path, _ := sc.Target()
+			errs = append(errs, fmt.Errorf("sink[%d] (%s %s): %w", j, sc.Type, path, err))
 			continue
 		}
 		c.Sinks = append(c.Sinks, sk)
@@ -182,37 +182,14 @@ func providerLimits(sc config.Scheduler) func(string) scheduler.ProviderLimit {
 	}
 }
 
-func buildSink(cred string, sc config.Sink, shared *buildCache, hw hookWiring) (scheduler.Sink, error) {
-	mode, err := sc.FileMode()
-	if err != nil {
-		return nil, err
+// buildSink builds one sink through its kind (internal/sinks/kinds), with
+// the kind's start-up check, lending it what the build's sinks share.
+func buildSink(cred string, sc config.Sink, shared *buildCache) (scheduler.Sink, error) {
+	k, ok := kinds.Lookup(sc.Type)
+	if !ok || sc.Options == nil {
+		return nil, fmt.Errorf("unknown sink type %q", sc.Type)
 	}
-	switch sc.Type {
-	case "file":
-		return file.New(file.Options{Path: sc.Path, Format: sc.Format, Mode: mode, CheckDir: shared.checkDir, DirSync: shared.share.dirSync,
-			Slots: shared.share.fileSlots})
-	case "envfile":
-		abs, err := filepath.Abs(sc.Path)
-		if err != nil {
-			return nil, err
-		}
-		if slices.Contains(shared.vars[abs], sc.Var) {
-			return nil, fmt.Errorf("env-file %s: variable %s is written by two sinks", abs, sc.Var)
-		}
-		f, ok := shared.files[abs]
-		if !ok {
-			if f, err = shared.share.get(abs, mode); err != nil {
-				return nil, err
-			}
-			shared.files[abs] = f
-		}
-		sk, err := f.Sink(sc.Var)
-		if err == nil {
-			shared.vars[abs] = append(shared.vars[abs], sc.Var)
-		}
-		return sk, err
-	case "vault":
-		return newVaultSink(cred, sc, hw.vault)
-	}
-	return nil, fmt.Errorf("unknown sink type %q", sc.Type)
+	env := shared.env
+	env.Credential = cred
+	return k.Build(sc.Options, env)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/sinks/envfile"
+	"github.com/tokend/tokend/internal/sinks/file"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/syncbuf"
 	"github.com/tokend/tokend/internal/testkit"
@@ -211,7 +212,7 @@ func TestMissingSinkDirectoryFailsAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Credentials[0].Sinks[0].Path = filepath.Join(e.dir, "nope", "app.json")
+	cfg.Credentials[0].Sinks[0].Options.(*file.Config).Path = filepath.Join(e.dir, "nope", "app.json")
 	log, _ := logging.New(&syncbuf.Buffer{}, "info")
 	_, err = New(cfg, log, scheduler.Options{})
 	if err == nil || !strings.Contains(err.Error(), `credential "app"`) || !strings.Contains(err.Error(), "nope") {

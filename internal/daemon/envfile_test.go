@@ -29,7 +29,8 @@ func TestEnvFileSharedAcrossCredentials(t *testing.T) {
 	bc := newBuildCache(&config.Config{}, nil)
 	var built []scheduler.Sink
 	for i, p := range spellings {
-		sk, err := buildSink(fmt.Sprintf("cred%d", i), config.Sink{Type: "envfile", Path: p, Var: fmt.Sprintf("T%d", i), Mode: "0600"}, bc, hookWiring{})
+		sc := config.Sink{Type: "envfile", Options: &envfile.Config{FileKeys: sinks.FileKeys{Path: p, Mode: "0600"}, Var: fmt.Sprintf("T%d", i)}}
+		sk, err := buildSink(fmt.Sprintf("cred%d", i), sc, bc)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/sdnotify"
 	"github.com/tokend/tokend/internal/sinks/hook"
+	"github.com/tokend/tokend/internal/sinks/kinds"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/status"
 	"github.com/tokend/tokend/internal/vault"
@@ -173,8 +173,9 @@ func wrapHook(sk scheduler.Sink, sc config.Sink, hw hookWiring) (scheduler.Sink,
 	if sc.OnChange == nil {
 		return sk, nil
 	}
-	if sc.Type != "file" && sc.Type != "envfile" {
-		return nil, errors.New("on_change is only supported on file and envfile sinks")
+	if k, _ := kinds.Lookup(sc.Type); k.File == kinds.NoFile {
+		return nil, fmt.Errorf("on_change is only supported on %s sinks", kinds.Names("and", true))
 	}
-	return hook.New(sk, hook.Options{Path: sc.Path, Argv: sc.OnChange, Timeout: sc.HookTimeout.Duration, Log: hw.log, Observer: hw.obs})
+	path, _ := sc.Target()
+	return hook.New(sk, hook.Options{Path: path, Argv: sc.OnChange, Timeout: sc.HookTimeout.Duration, Log: hw.log, Observer: hw.obs})
 }

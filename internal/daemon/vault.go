@@ -9,14 +9,13 @@ import (
 
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/scheduler"
-	vaultsink "github.com/tokend/tokend/internal/sinks/vault"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/state/vaultstore"
 	"github.com/tokend/tokend/internal/vault"
 )
 
-// vaultCheckTimeout bounds the start-up login and each vault sink's or the
-// state store's start-up check.
+// vaultCheckTimeout bounds the start-up login and the state store's
+// start-up check (a vault sink's is its kind's, internal/sinks/vault).
 const vaultCheckTimeout = 30 * time.Second
 
 // stateStore is what the daemon needs from either state backend.
@@ -33,7 +32,7 @@ func openVault(cfg *config.Config, log *zap.Logger) (*vault.Client, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), vaultCheckTimeout)
 	defer cancel()
-	return vault.New(ctx, *cfg.Vault, log)
+	return vault.New(ctx, vault.Config(*cfg.Vault), log) // the same fields: the client needs no config types
 }
 
 // openStore opens the configured state backend: the bbolt file store
@@ -48,17 +47,6 @@ func openStore(cfg *config.Config, vc *vault.Client) (stateStore, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), vaultCheckTimeout)
 	defer cancel()
 	return vaultstore.Open(ctx, vaultstore.Options{Client: vc, Mount: cfg.State.Mount, Prefix: cfg.State.Prefix})
-}
-
-// newVaultSink builds a vault sink, checking mount and policy now.
-func newVaultSink(cred string, sc config.Sink, vc *vault.Client) (scheduler.Sink, error) {
-	if vc == nil {
-		return nil, fmt.Errorf("vault sinks need a [vault] table (and the daemon's Vault client)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), vaultCheckTimeout)
-	defer cancel()
-	return vaultsink.New(ctx, vaultsink.Options{Client: vc, Credential: cred, Mount: sc.Mount, Path: sc.Path,
-		KVVersion: sc.KVVersion, Fields: sc.VaultFieldNames()})
 }
 
 // runVault keeps the Vault token alive while the daemon runs; the returned

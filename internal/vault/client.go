@@ -23,9 +23,30 @@ import (
 	"github.com/hashicorp/vault/api/auth/approle"
 	"github.com/hashicorp/vault/api/auth/kubernetes"
 	"go.uber.org/zap"
-
-	"github.com/tokend/tokend/internal/config"
 )
+
+// Config is how the client reaches and logs in to Vault. Its fields are
+// those of the [vault] table (config.Vault, which converts to it), so this
+// package needs nothing from the config package: the config imports the sink
+// kinds, and the vault sink imports this client.
+type Config struct {
+	Address         string // Vault URL; VAULT_ADDR when empty
+	CACert          string // PEM file of CAs to trust
+	TLSSkipVerify   bool   // no certificate verification (tests only)
+	Namespace       string // Vault Enterprise namespace
+	Auth            string // token (default) | approle | kubernetes
+	TokenFile       string // auth = "token": else VAULT_TOKEN, else ~/.vault-token
+	RoleID          string // auth = "approle": role_id or RoleIDFile
+	RoleIDFile      string
+	SecretIDFile    string
+	SecretIDWrapped bool   // SecretIDFile holds a response-wrapping token
+	Role            string // auth = "kubernetes": role and service-account JWT file
+	JWTPath         string
+	Mount           string // the auth method's mount
+}
+
+// DefaultAuth is the login method when Config.Auth is empty.
+const DefaultAuth = "token"
 
 // LoginTimeout bounds one login attempt.
 const LoginTimeout = 30 * time.Second
@@ -34,7 +55,7 @@ const LoginTimeout = 30 * time.Second
 // token is replaced in place when Run logs in again.
 type Client struct {
 	api  *api.Client
-	cfg  config.Vault
+	cfg  Config
 	log  *zap.Logger
 	home func() (string, error)
 
@@ -46,7 +67,7 @@ type Client struct {
 // New builds the client from cfg and logs in once (bounded by ctx and
 // LoginTimeout), so a wrong address, CA or credential fails at start-up.
 // Errors never contain a token or secret ID.
-func New(ctx context.Context, cfg config.Vault, log *zap.Logger) (*Client, error) {
+func New(ctx context.Context, cfg Config, log *zap.Logger) (*Client, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -100,7 +121,7 @@ func (c *Client) login(ctx context.Context) error {
 	defer cancel()
 	method := c.cfg.Auth
 	if method == "" {
-		method = config.DefaultVaultAuth
+		method = DefaultAuth
 	}
 	var (
 		sec *api.Secret

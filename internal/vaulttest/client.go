@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/vault"
 )
 
@@ -19,7 +18,7 @@ func (s *Server) TokendClient(token string) *vault.Client {
 	if err := os.WriteFile(fn, []byte(token+"\n"), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
-	c, err := vault.New(context.Background(), config.Vault{Address: s.Addr, Auth: "token", TokenFile: fn}, nil)
+	c, err := vault.New(context.Background(), vault.Config{Address: s.Addr, Auth: "token", TokenFile: fn}, nil)
 	if err != nil {
 		s.t.Fatalf("vault client: %v", err)
 	}

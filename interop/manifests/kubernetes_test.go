@@ -187,8 +187,8 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	for _, cr := range cfg.Credentials {
 		for _, s := range cr.Sinks {
-			if !strings.HasPrefix(s.Path, "/run/tokend/") {
-				t.Errorf("sink %s is outside the writable /run/tokend", s.Path)
+			if path, _ := s.Target(); !strings.HasPrefix(path, "/run/tokend/") {
+				t.Errorf("sink %s is outside the writable /run/tokend", path)
 			}
 		}
 		for _, f := range []string{cr.ClientSecretFile, cr.RefreshTokenFile} {

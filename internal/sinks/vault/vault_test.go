@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 	vaultsink "github.com/tokend/tokend/internal/sinks/vault"
@@ -15,7 +14,7 @@ import (
 )
 
 func fields() map[string]string {
-	return (config.Sink{}).VaultFieldNames()
+	return (&vaultsink.Config{}).FieldNames()
 }
 
 func tok(gen uint64, value string, exp time.Time) sinks.Token {
