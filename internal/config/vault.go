@@ -5,7 +5,7 @@ import (
 	"net/url"
 
 	"github.com/tokend/tokend/internal/sinks/kinds"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 )
 
 // Vault defaults, listed in README's Vault section.
@@ -163,7 +163,7 @@ func (c *Config) validateVault() []error {
 
 // checkKVPath rejects empty paths and paths Vault would rewrite.
 func checkKVPath(bad func(key, format string, args ...any), key, p string) {
-	if err := vault.CheckPath(p); err != nil {
+	if err := vaultclient.CheckPath(p); err != nil {
 		bad(key, "%v", err)
 	}
 }

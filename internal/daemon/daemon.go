@@ -17,7 +17,7 @@ import (
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks/kinds"
 	"github.com/tokend/tokend/internal/state"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 )
 
 // Daemon is one running tokend.
@@ -25,9 +25,9 @@ type Daemon struct {
 	cfg   *config.Config // running config without its credentials (setConfig); guarded by ops.cfgMu
 	names []string       // running credentials' names; guarded by ops.cfgMu
 	log   *zap.Logger
-	store stateStore    // *state.Store or *vaultstore.Store (vault.go)
-	vault *vault.Client // nil without [vault]
-	share *sinkShare    // what sinks share for the daemon's life (sinkshare.go); used under ops.reloadMu
+	store stateStore          // *state.Store or *vaultstore.Store (vault.go)
+	vault *vaultclient.Client // nil without [vault]
+	share *sinkShare          // what sinks share for the daemon's life (sinkshare.go); used under ops.reloadMu
 	sched *scheduler.Scheduler
 	ops   ops // metrics, systemd, status server, reload (ops.go)
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/tokend/tokend/internal/sinks/kinds"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/status"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 )
 
 // ops is the operations side of a daemon: metrics, systemd notifications,
@@ -36,8 +36,8 @@ type ops struct {
 type hookWiring struct {
 	log   *zap.Logger
 	obs   hook.Observer
-	vault *vault.Client // vault sinks (vault.go); nil without [vault]
-	share *sinkShare    // the daemon's, across reloads; nil: a fresh one per build (CLI validation)
+	vault *vaultclient.Client // vault sinks (vault.go); nil without [vault]
+	share *sinkShare          // the daemon's, across reloads; nil: a fresh one per build (CLI validation)
 }
 
 // prepareOps sets up metrics and systemd notifications and plugs them into

@@ -11,7 +11,7 @@ import (
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/sinks/kinds"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 	"github.com/tokend/tokend/internal/vaulttest"
 )
 
@@ -31,7 +31,7 @@ func TestEverySinkKindValidatesAndBuilds(t *testing.T) {
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "vault-token")
 	write(t, tokenFile, srv.RootToken)
-	vc, err := vault.New(context.Background(), vault.Config{Address: srv.Addr, Auth: "token", TokenFile: tokenFile}, nil)
+	vc, err := vaultclient.New(context.Background(), vaultclient.Config{Address: srv.Addr, Auth: "token", TokenFile: tokenFile}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

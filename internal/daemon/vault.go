@@ -11,7 +11,7 @@ import (
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/state/vaultstore"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 )
 
 // vaultCheckTimeout bounds the start-up login and the state store's
@@ -26,18 +26,18 @@ type stateStore interface {
 }
 
 // openVault logs in to Vault when [vault] is configured; nil otherwise.
-func openVault(cfg *config.Config, log *zap.Logger) (*vault.Client, error) {
+func openVault(cfg *config.Config, log *zap.Logger) (*vaultclient.Client, error) {
 	if cfg.Vault == nil {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), vaultCheckTimeout)
 	defer cancel()
-	return vault.New(ctx, vault.Config(*cfg.Vault), log) // the same fields: the client needs no config types
+	return vaultclient.New(ctx, vaultclient.Config(*cfg.Vault), log) // the same fields: the client needs no config types
 }
 
 // openStore opens the configured state backend: the bbolt file store
 // (locked against a second daemon) or the shared Vault KV v2 store.
-func openStore(cfg *config.Config, vc *vault.Client) (stateStore, error) {
+func openStore(cfg *config.Config, vc *vaultclient.Client) (stateStore, error) {
 	if cfg.State.Backend != "vault" {
 		return state.OpenConfig(cfg.State, 0)
 	}

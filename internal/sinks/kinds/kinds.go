@@ -18,7 +18,7 @@ import (
 	"github.com/tokend/tokend/internal/sinks/envfile"
 	"github.com/tokend/tokend/internal/sinks/file"
 	vaultsink "github.com/tokend/tokend/internal/sinks/vault"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 )
 
 // table lists the sink kinds, one line each, in the order errors name them.
@@ -84,10 +84,10 @@ type Sink interface {
 // services a kind's Build may need. With the zero value, file sinks share
 // nothing, and envfile and vault sinks fail to build (no EnvFiles, no Vault).
 type Env struct {
-	Credential string        // the credential the sink serves (errors, Vault metadata)
-	File       file.Options  // CheckDir, DirSync and Slots shared by file sinks
-	EnvFiles   envfile.Files // the env-files shared by envfile sinks
-	Vault      *vault.Client // nil without a [vault] table
+	Credential string              // the credential the sink serves (errors, Vault metadata)
+	File       file.Options        // CheckDir, DirSync and Slots shared by file sinks
+	EnvFiles   envfile.Files       // the env-files shared by envfile sinks
+	Vault      *vaultclient.Client // nil without a [vault] table
 }
 
 // Lookup returns the kind named name.

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 )
 
 // Defaults of a vault sink's keys, listed in README's Vault section.
@@ -46,10 +46,10 @@ func (c *Config) Defaults() {
 
 // Validate reports every problem of the defaulted keys through bad.
 func (c *Config) Validate(bad func(key, format string, args ...any)) {
-	if err := vault.CheckPath(c.Path); err != nil {
+	if err := vaultclient.CheckPath(c.Path); err != nil {
 		bad("path", "%v", err)
 	}
-	if err := vault.CheckPath(c.Mount); err != nil {
+	if err := vaultclient.CheckPath(c.Mount); err != nil {
 		bad("mount", "%v", err)
 	}
 	if c.KVVersion != 1 && c.KVVersion != 2 {
@@ -94,7 +94,7 @@ func (c *Config) FieldNames() map[string]string {
 // Build makes the sink with New, checking mount and policy against Vault
 // now (bounded by checkTimeout). client is the daemon's; nil without a
 // [vault] table.
-func (c *Config) Build(client *vault.Client, credential string) (*Sink, error) {
+func (c *Config) Build(client *vaultclient.Client, credential string) (*Sink, error) {
 	if client == nil {
 		return nil, errors.New("vault sinks need a [vault] table (and the daemon's Vault client)")
 	}

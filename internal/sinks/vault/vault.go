@@ -17,12 +17,12 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/sinks"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 )
 
 // Options configures one vault sink.
 type Options struct {
-	Client     *vault.Client
+	Client     *vaultclient.Client
 	Credential string            // for errors
 	Mount      string            // KV mount, e.g. "secret"
 	Path       string            // key under the mount
@@ -73,7 +73,7 @@ func New(ctx context.Context, o Options) (*Sink, error) {
 		return nil, s.wrap(fmt.Errorf("checking policy: %w", err))
 	}
 	for _, c := range checks {
-		if !vault.HasCapability(caps[c.path], c.oneOf...) {
+		if !vaultclient.HasCapability(caps[c.path], c.oneOf...) {
 			return nil, s.wrap(fmt.Errorf("the vault token's policy allows none of %v on %s (it has %v)", c.oneOf, c.path, caps[c.path]))
 		}
 	}
@@ -111,7 +111,7 @@ func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 			return nil // the same or a newer token is already there
 		}
 		_, err = s.o.Client.KVPut(ctx, s.o.Mount, s.o.Path, s.fields(tok), cur)
-		if vault.IsCASMismatch(err) {
+		if vaultclient.IsCASMismatch(err) {
 			continue // another writer got in first: look again
 		}
 		if err != nil {
@@ -134,7 +134,7 @@ func (s *Sink) writeV1(ctx context.Context, tok sinks.Token) error {
 	if !tok.ExpiresAt.IsZero() {
 		cur, err := api.ReadWithContext(ctx, s.dataPath())
 		if err != nil {
-			return s.wrap(vault.Describe(err))
+			return s.wrap(vaultclient.Describe(err))
 		}
 		if cur != nil {
 			prev, _ := cur.Data[s.o.Fields["expires_at"]].(string)
@@ -144,7 +144,7 @@ func (s *Sink) writeV1(ctx context.Context, tok sinks.Token) error {
 		}
 	}
 	if _, err := api.WriteWithContext(ctx, s.dataPath(), s.fields(tok)); err != nil {
-		return s.wrap(vault.Describe(err))
+		return s.wrap(vaultclient.Describe(err))
 	}
 	return nil
 }

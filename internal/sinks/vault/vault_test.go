@@ -9,7 +9,7 @@ import (
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 	vaultsink "github.com/tokend/tokend/internal/sinks/vault"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 	"github.com/tokend/tokend/internal/vaulttest"
 )
 
@@ -122,7 +122,7 @@ path "secret/metadata/tokend/*" { capabilities = ["read"] }`)
 	ctx := context.Background()
 	cases := []struct {
 		name string
-		c    *vault.Client
+		c    *vaultclient.Client
 		o    vaultsink.Options
 		want string
 	}{

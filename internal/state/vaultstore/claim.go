@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/state"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 )
 
 // releaseTimeout bounds the release write, which runs even after ctx ended.
@@ -33,7 +33,7 @@ func (s *Store) Claim(ctx context.Context, name string, ttl time.Duration) (func
 	}
 	claim := map[string]any{"owner": s.o.Owner, "expires_at": now.Add(ttl).UTC().Format(time.RFC3339Nano)}
 	v, err := s.o.Client.KVPut(ctx, s.o.Mount, key, claim, cur.Version)
-	if vault.IsCASMismatch(err) {
+	if vaultclient.IsCASMismatch(err) {
 		return nil, fmt.Errorf("credential %q was claimed by another replica meanwhile: %w", name, state.ErrClaimed)
 	}
 	if err != nil {

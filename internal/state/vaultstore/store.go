@@ -27,12 +27,12 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/state"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 )
 
 // Options configures a Store.
 type Options struct {
-	Client *vault.Client
+	Client *vaultclient.Client
 	Mount  string // KV v2 mount
 	Prefix string // key prefix, e.g. "tokend/state"
 	// Owner names this replica in claims; default hostname + random suffix.
@@ -79,7 +79,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	for _, p := range probe {
 		for _, want := range [][]string{{"read"}, {"create"}, {"update"}} {
-			if !vault.HasCapability(caps[p], want...) {
+			if !vaultclient.HasCapability(caps[p], want...) {
 				return nil, fmt.Errorf("vault state store at %s: the vault token's policy does not allow %s on %s/* (it has %v)",
 					where, want[0], o.Mount+"/data/"+o.Prefix, caps[p])
 			}
@@ -161,7 +161,7 @@ func (s *Store) Save(ctx context.Context, rec state.Record) error {
 		return fmt.Errorf("saving %q: %w", name, err)
 	}
 	v, err := s.o.Client.KVPut(ctx, s.o.Mount, s.key(name), data, s.version(name))
-	if vault.IsCASMismatch(err) {
+	if vaultclient.IsCASMismatch(err) {
 		return fmt.Errorf("saving %q to vault %s: %w", name, s.errAt(name), state.ErrConflict)
 	}
 	if err != nil {

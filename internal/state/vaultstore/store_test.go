@@ -10,11 +10,11 @@ import (
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/state"
 	"github.com/tokend/tokend/internal/state/vaultstore"
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 	"github.com/tokend/tokend/internal/vaulttest"
 )
 
-func open(t *testing.T, c *vault.Client, owner string, now func() time.Time) *vaultstore.Store {
+func open(t *testing.T, c *vaultclient.Client, owner string, now func() time.Time) *vaultstore.Store {
 	t.Helper()
 	s, err := vaultstore.Open(context.Background(), vaultstore.Options{Client: c, Mount: "secret", Prefix: "tokend/state", Owner: owner, Now: now})
 	if err != nil {

@@ -1,4 +1,4 @@
-// Package vault is tokend's Vault client: it builds a vault/api client from
+// Package vaultclient is tokend's Vault client: it builds a vault/api client from
 // the [vault] table, logs in (token, AppRole or Kubernetes auth), and keeps
 // the Vault token alive with the api's LifetimeWatcher, logging in again when
 // the token can no longer be renewed.
@@ -6,7 +6,7 @@
 // vault/api's own retries are off (MaxRetries = 0): the scheduler's backoff is
 // tokend's only retry layer. Sinks (internal/sinks/vault) and the state store
 // (internal/state/vaultstore) share one Client.
-package vault
+package vaultclient
 
 import (
 	"context"

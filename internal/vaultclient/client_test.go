@@ -1,4 +1,4 @@
-package vault_test
+package vaultclient_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/internal/vault"
+	"github.com/tokend/tokend/internal/vaultclient"
 	"github.com/tokend/tokend/internal/vaulttest"
 )
 
@@ -47,7 +47,7 @@ func TestAppRoleLoginRenewAndRelogin(t *testing.T) {
 	roleIDFile, secretIDFile := setupAppRole(t, srv, "2s", "4s")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := vault.New(ctx, vault.Config{Address: srv.Addr, Auth: "approle", RoleIDFile: roleIDFile, SecretIDFile: secretIDFile, Mount: "approle"}, nil)
+	c, err := vaultclient.New(ctx, vaultclient.Config{Address: srv.Addr, Auth: "approle", RoleIDFile: roleIDFile, SecretIDFile: secretIDFile, Mount: "approle"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestTokenRenewal(t *testing.T) {
 	fn := writeFile(t, t.TempDir(), "token", tok)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := vault.New(ctx, vault.Config{Address: srv.Addr, Auth: "token", TokenFile: fn}, nil)
+	c, err := vaultclient.New(ctx, vaultclient.Config{Address: srv.Addr, Auth: "token", TokenFile: fn}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,23 +108,23 @@ func TestLoginErrorsNameTheSourceNotTheSecret(t *testing.T) {
 	srv := vaulttest.Start(t)
 	dir := t.TempDir()
 	ctx := context.Background()
-	_, err := vault.New(ctx, vault.Config{Address: srv.Addr, Auth: "token", TokenFile: filepath.Join(dir, "missing")}, nil)
+	_, err := vaultclient.New(ctx, vaultclient.Config{Address: srv.Addr, Auth: "token", TokenFile: filepath.Join(dir, "missing")}, nil)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "missing")) {
 		t.Fatalf("missing token file: %v", err)
 	}
 	bad := writeFile(t, dir, "bad", "hvs.not-a-real-token-value")
-	_, err = vault.New(ctx, vault.Config{Address: srv.Addr, Auth: "token", TokenFile: bad}, nil)
+	_, err = vaultclient.New(ctx, vaultclient.Config{Address: srv.Addr, Auth: "token", TokenFile: bad}, nil)
 	if err == nil || !strings.Contains(err.Error(), "permission denied") || strings.Contains(err.Error(), "not-a-real-token-value") {
 		t.Fatalf("bad token: %v", err)
 	}
 	roleIDFile, _ := setupAppRole(t, srv, "1m", "2m")
 	wrongSecret := writeFile(t, dir, "sid", "00000000-0000-0000-0000-000000000000")
-	_, err = vault.New(ctx, vault.Config{Address: srv.Addr, Auth: "approle", RoleIDFile: roleIDFile, SecretIDFile: wrongSecret, Mount: "approle"}, nil)
+	_, err = vaultclient.New(ctx, vaultclient.Config{Address: srv.Addr, Auth: "approle", RoleIDFile: roleIDFile, SecretIDFile: wrongSecret, Mount: "approle"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "approle auth") || strings.Contains(err.Error(), "00000000-0000") {
 		t.Fatalf("wrong secret id: %v", err)
 	}
 	t.Setenv("VAULT_ADDR", "")
-	if _, err := vault.New(ctx, vault.Config{Auth: "token"}, nil); err == nil || !strings.Contains(err.Error(), "VAULT_ADDR") {
+	if _, err := vaultclient.New(ctx, vaultclient.Config{Auth: "token"}, nil); err == nil || !strings.Contains(err.Error(), "VAULT_ADDR") {
 		t.Fatalf("no address: %v", err)
 	}
 }
