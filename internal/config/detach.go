@@ -10,8 +10,7 @@ import (
 //
 // Why: BurntSushi/toml returns string values that share the memory of the
 // decoded document, so any one name, path or URL that outlives decoding
-// keeps the whole file alive — 2.8 MiB for 10,000 credentials, held by the
-// daemon for its whole life. Sharing equal values also stores a token_url
+// keeps the whole file alive for the daemon's whole life (docs/performance.md, "Figures behind the code"). Sharing equal values also stores a token_url
 // or client_id used by thousands of credentials once.
 //
 // Strings are replaced in place in structs (the decoder allocated them), but

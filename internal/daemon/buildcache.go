@@ -17,7 +17,7 @@ import (
 // buildCache is what credentials built from one config share: the env-file
 // per path of this build (a File of the sinkShare, so the daemon's across
 // reloads), one directory check per sink directory (not one probe file per
-// sink: 10,000 sinks in one directory took 2 s at start-up), and one HTTP
+// sink, which made start-up linear in sinks per directory), and one HTTP
 // client, so connections to a provider are pooled across its credentials
 // instead of one transport and idle connection per credential. What lives
 // longer than one build is in share. env is what the sink kinds are lent

@@ -80,10 +80,10 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 
 // releaseTransientMemory returns the heap that loading and building a config
 // used in passing to the OS at once (a forced GC and scavenge), instead of
-// whenever the runtime's background scavenger gets to it. Loading 10,000
-// credentials allocates ~98 MiB for a few hundred milliseconds (the TOML
-// decoder's tree of the whole file) and leaves ~15 MiB live; without this,
-// RSS stayed near the transient peak for a while after start-up or reload.
+// whenever the runtime's background scavenger gets to it. Loading a large
+// config allocates several times what stays live (the TOML decoder's tree of
+// the whole file); without this, RSS stayed near the transient peak for a
+// while after start-up or reload (docs/performance.md, "Figures behind the code").
 func releaseTransientMemory() { debug.FreeOSMemory() }
 
 // Run refreshes credentials until ctx ends, then shuts down cleanly and

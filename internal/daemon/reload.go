@@ -95,7 +95,7 @@ func keepRestartOnly(log *zap.Logger, old, cfg *config.Config) {
 }
 
 // diffNames compares the running credentials' names with cfg's, in config
-// order (sets, not nested scans: a reload may carry 10,000 credentials).
+// order (sets, not nested scans: a reload may carry every credential).
 func diffNames(before []string, cfg *config.Config) (added, removed []string) {
 	had := make(map[string]bool, len(before))
 	for _, n := range before {
@@ -132,9 +132,9 @@ func (d *Daemon) credentialNames() []string {
 
 // setConfig keeps what a reload needs of the running config: the tables it
 // compares and carries over (keepRestartOnly), the path, and the credential
-// names. The decoded credentials and sinks are not kept: with 10,000
-// credentials they were 8.5 MiB that nothing reads after start-up (the
-// scheduler holds what it needs, built by buildCredentials).
+// names. The decoded credentials and sinks are not kept: nothing reads them
+// after start-up (the scheduler holds what it needs, built by
+// buildCredentials), and at scale they were megabytes (docs/performance.md, "Figures behind the code").
 func (d *Daemon) setConfig(cfg *config.Config) {
 	names := make([]string, len(cfg.Credentials))
 	for i := range cfg.Credentials {

@@ -31,11 +31,9 @@ type sinkShare struct {
 
 // fileWriteSlots bounds the file-sink writes in flight across the daemon
 // (file.Options.Slots). A write blocked in fsync holds an OS thread, and Go
-// never lets a thread go: writing 10,000 sinks at start-up through 256
-// workers left 260 threads and 9 MiB of their stacks resident (RSS 61-62
-// MiB against 52-53 with this bound). More writers did not write faster: on
-// ext4, 4 to 256 of them wrote the same 1,500-3,000 durable files/s, with or
-// without the shared directory fsync.
+// never lets a thread go, so an unbounded burst leaves one resident thread
+// stack per concurrent writer; and more writers did not write faster on
+// ext4 (docs/performance.md, "Figures behind the code").
 const fileWriteSlots = 16
 
 func newSinkShare() *sinkShare {

@@ -114,7 +114,7 @@ type Provider struct {
 	dirty bool // st changed since the last save
 	// swept is how many access tokens were left by the last sweep of
 	// expired ones; the next sweep waits until the map has doubled, so
-	// issuing stays amortized O(1) with 100,000 live tokens (tokend-bench).
+	// issuing stays amortized O(1) however many tokens are live (tokend-bench).
 	swept    int
 	failures []Failure
 	err      error // result of the most recent save

@@ -90,8 +90,8 @@ type Client struct {
 }
 
 // Validate reports what New would reject in cfg, without building a client
-// (config validation checks thousands of credentials this way at start-up;
-// a client each, with its HTTP transport, was ~11 MiB of garbage at 10,000).
+// (config validation checks every credential this way at start-up; a client
+// each, with its HTTP transport, is garbage at scale: docs/performance.md, "Figures behind the code").
 func Validate(cfg Config) error {
 	_, _, _, err := check(cfg)
 	return err

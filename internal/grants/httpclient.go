@@ -10,8 +10,8 @@ import (
 // up to maxIdlePerHost keep-alive connections per host (0 means 2, net/http's
 // default). A daemon with many credentials should share one such client
 // across them: one connection pool and TLS session cache per provider
-// instead of one per credential (issue 7: memory and handshakes at 10,000
-// credentials). It is safe for concurrent use.
+// instead of one per credential (memory and handshakes grow with the
+// credential count). It is safe for concurrent use.
 func NewHTTPClient(maxIdlePerHost int) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if maxIdlePerHost > 0 {

@@ -14,8 +14,8 @@ import (
 // The per-credential counters are kept as plain atomics in one small struct
 // per credential and exposed as const metrics at scrape time, like the
 // gauges. A CounterVec child costs about half a KiB per series (label pairs,
-// descriptor, created timestamp) and one credential had up to six series:
-// with 10,000 credentials they were a third of the daemon's heap. A
+// descriptor, created timestamp) and one credential had up to six series,
+// the largest per-credential cost in the heap (docs/performance.md, "Figures behind the code"). A
 // credential removed by a reload is not exposed from the next scrape on, and
 // its counters are freed at the one after (forgetOthers).
 var (

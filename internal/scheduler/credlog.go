@@ -8,8 +8,8 @@ import (
 // credLog logs for one credential: each line gets a "credential" field, as
 // if written by base.With(zap.String("credential", name)), but no child
 // logger is kept per credential. A zap child logger clones its encoder with
-// a pooled 1 KiB buffer; with 10,000 credentials those clones were a third
-// of the daemon's heap. The zero value discards everything.
+// a pooled buffer, and one per credential was a large share of the heap
+// (docs/performance.md, "Figures behind the code"). The zero value discards everything.
 type credLog struct {
 	base *zap.Logger // Scheduler.credLog: the scheduler's logger through credBase
 	name string

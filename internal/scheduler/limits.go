@@ -146,7 +146,7 @@ func (s *Scheduler) startWaitingLocked(ctx context.Context) {
 			p.waiting = p.waiting[1:]
 		}
 		if len(p.waiting) == 0 {
-			p.waiting = nil // let a drained queue's array go (10,000 items in a burst)
+			p.waiting = nil // let a drained queue's array go (a burst can queue every credential)
 		}
 	}
 	if n > 0 {

@@ -271,7 +271,7 @@ func (s *Scheduler) dispatchDue(workCtx context.Context) time.Duration {
 		s.startLocked(workCtx, it, nil)
 	}
 	if len(s.ready) == 0 {
-		s.ready = nil // let a drained burst's array go (10,000 items at start-up)
+		s.ready = nil // let a drained burst's array go (every credential at start-up)
 	}
 	wait := s.tokenWaitLocked(now, s.opts.MaxWait)
 	if it, ok := s.q.peek(); ok {

@@ -51,9 +51,9 @@ type Options struct {
 	// it: a write holds a slot (a value sent into it) from before the temp
 	// file is created until the rename is durable, and waits for one,
 	// honouring ctx, when all are taken. Each write blocked in fsync holds an
-	// OS thread, and the Go runtime keeps every thread it started (with about
-	// 50 KiB of stacks) for the life of the process: without a bound, a
-	// daemon writing 10,000 sinks at start-up, 256 at once, grew 260 threads.
+	// OS thread, and the Go runtime keeps every thread it started (with its
+	// stacks) for the life of the process: without a bound, a start-up burst
+	// grows one thread per concurrent writer.
 	Slots chan struct{}
 }
 
@@ -151,8 +151,8 @@ func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 // data and the sink's mode. Only the first Write of a Sink asks: at start-up
 // (and after a reload) every sink is written again from the state store, and
 // a file that already holds the token needs no new temp file, fsyncs and
-// rename (10,000 of them at each restart of a daemon with 10,000
-// credentials). Its content was made durable by the write that put it there.
+// rename (one per credential at each restart). Its content was made
+// durable by the write that put it there.
 func (s *Sink) holds(data []byte) bool {
 	fi, err := os.Lstat(s.path)
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != s.mode || fi.Size() != int64(len(data)) {
