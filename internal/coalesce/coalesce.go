@@ -36,16 +36,15 @@ var ErrRunPanicked = errors.New("coalesce: the shared run panicked")
 //   - Runs never overlap: at most one run of a Group is in progress.
 //   - No goroutine is started: every run is executed by one of the callers
 //     (the leader of its batch); the others wait for it.
-//   - A caller that finds no run in progress leads at once.
+//   - A caller that finds no run in progress leads at once (with the batch
+//     waiting for the next run, if any, whose members are being woken).
 //   - Every run a Group executes starts after all the calls it serves began,
 //     so whatever a caller did before calling Do is seen by the run whose
 //     result it returns.
 type Group struct {
-	mu sync.Mutex
-	// busy: a run is in progress, or has ended and granted the next one to
-	// pending, whose leader has yet to take it.
-	busy    bool
-	pending *batch // callers waiting for the next run, or nil; non-nil only while busy
+	mu      sync.Mutex
+	busy    bool   // a run is in progress
+	pending *batch // callers waiting for the next run, or nil
 
 	waiting atomic.Int64 // callers in Do that do not lead (tests, diagnostics)
 }
@@ -53,7 +52,7 @@ type Group struct {
 // batch is the callers that share one run: those that called Do while the run
 // before it was in progress.
 type batch struct {
-	start chan struct{} // buffered (1): receives the grant once; whoever takes it leads
+	start chan struct{} // buffered (1): a wake-up once the run before it has ended
 	done  chan struct{} // closed when the batch's run has returned
 	err   error         // the run's result; written before done is closed
 }
@@ -80,10 +79,14 @@ func (g *Group) Do(ctx context.Context, run func() error) error {
 		return err
 	}
 	g.mu.Lock()
-	if !g.busy { // then nothing is pending either: lead alone, no batch needed
-		g.busy = true
+	if !g.busy {
+		// Lead at once: alone, or at the head of a batch whose members
+		// have not woken up yet (a caller already running starts the run
+		// sooner than a woken one would).
+		b := g.pending
+		g.busy, g.pending = true, nil
 		g.mu.Unlock()
-		return g.lead(nil, run)
+		return g.lead(b, run)
 	}
 	b := g.pending
 	if b == nil {
@@ -97,24 +100,40 @@ func (g *Group) Do(ctx context.Context, run func() error) error {
 	select {
 	case <-b.start:
 		g.mu.Lock()
-		g.pending = nil // b is closed: later callers gather in a new batch
+		if g.pending == b { // nobody has started b yet (and no run is in progress)
+			g.busy, g.pending = true, nil
+			g.mu.Unlock()
+			return g.lead(b, run)
+		}
 		g.mu.Unlock()
-		return g.lead(b, run)
+		// A caller that arrived meanwhile leads b: wait for its result.
 	case <-b.done:
 		return b.err
 	case <-ctx.Done():
-		select {
-		case <-b.done: // ended at the same moment: the result is there
-			return b.err
-		default:
-			return ctx.Err()
-		}
+		return cancelled(ctx, b)
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return cancelled(ctx, b)
+	}
+}
+
+// cancelled is Do's result for a follower whose ctx has ended: b's result if
+// b's run has ended at the same moment, otherwise ctx.Err().
+func cancelled(ctx context.Context, b *batch) error {
+	select {
+	case <-b.done:
+		return b.err
+	default:
+		return ctx.Err()
 	}
 }
 
 // lead calls run for batch b (nil for a caller that led alone), publishes the
-// result to b's members and grants the next run to the pending batch, or
-// marks the Group idle if none is pending.
+// result to b's members, marks the Group idle and wakes one member of the
+// pending batch, if any, to lead it (unless a new caller gets there first).
 func (g *Group) lead(b *batch, run func() error) (err error) {
 	returned := false
 	defer func() {
@@ -122,10 +141,9 @@ func (g *Group) lead(b *batch, run func() error) (err error) {
 			err = ErrRunPanicked // for the members; the leader's panic goes on
 		}
 		g.mu.Lock()
+		g.busy = false
 		if g.pending != nil {
-			g.pending.start <- struct{}{} // never blocks: one grant per batch
-		} else {
-			g.busy = false
+			g.pending.start <- struct{}{} // never blocks: one wake-up per batch
 		}
 		g.mu.Unlock()
 		if b != nil {
@@ -143,7 +161,7 @@ func (g *Group) lead(b *batch, run func() error) (err error) {
 // gathered.
 func (g *Group) Waiting() int { return int(g.waiting.Load()) }
 
-// Busy reports whether a run is in progress or granted to a waiting batch.
+// Busy reports whether a run is in progress.
 func (g *Group) Busy() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -252,8 +252,8 @@ func TestAbandonedBatchRunsForNextCaller(t *testing.T) {
 		a.release <- struct{}{}
 		<-first
 		synctest.Wait()
-		if a.count() != 1 || !g.Busy() {
-			t.Fatalf("after the batch was abandoned: %d runs, Busy %v; want 1 run and the batch granted", a.count(), g.Busy())
+		if a.count() != 1 || g.Busy() || g.Waiting() != 0 {
+			t.Fatalf("after the batch was abandoned: %d runs, Busy %v, Waiting %d; want 1 run, idle, nobody waiting", a.count(), g.Busy(), g.Waiting())
 		}
 		next := async(t, t.Context(), &g, a) // version 4
 		if run := <-a.entered; run != 2 {
