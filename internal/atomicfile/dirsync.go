@@ -1,9 +1,12 @@
 package atomicfile
 
 import (
+	"context"
 	"io/fs"
 	"path/filepath"
 	"sync"
+
+	"github.com/tokend/tokend/internal/coalesce"
 )
 
 // DirSyncer makes renames durable with as few directory fsyncs as the
@@ -17,26 +20,14 @@ import (
 // NewDirSyncer. One per process (or per set of sinks) is enough.
 type DirSyncer struct {
 	mu   sync.Mutex
-	dirs map[string]*dirGroup
+	dirs map[string]*coalesce.Group // one per directory: its fsyncs never overlap
 
 	sync func(dir string) error // SyncDir; replaced in tests
 }
 
 // NewDirSyncer returns a DirSyncer that fsyncs with SyncDir.
 func NewDirSyncer() *DirSyncer {
-	return &DirSyncer{dirs: map[string]*dirGroup{}, sync: SyncDir}
-}
-
-// dirGroup serialises the fsyncs of one directory. Syncs are numbered; a
-// caller needs one that started after its own rename.
-type dirGroup struct {
-	mu       sync.Mutex
-	cond     sync.Cond
-	syncing  bool
-	started  uint64 // syncs started
-	finished uint64 // syncs finished; they finish in order
-	lastErr  error  // result of sync number finished
-	waiting  int    // callers blocked in cond.Wait (tests observe it)
+	return &DirSyncer{dirs: map[string]*coalesce.Group{}, sync: SyncDir}
 }
 
 // WriteFile is the package's WriteFile with the final directory fsync shared
@@ -49,41 +40,19 @@ func (s *DirSyncer) WriteFile(path string, data []byte, perm fs.FileMode) error 
 // Sync returns when a fsync of dir that started after Sync was called has
 // finished, with that fsync's error. If a fsync of dir is already running,
 // the caller waits for it and then for the next one, which it shares with
-// every caller that arrived meanwhile.
+// every caller that arrived meanwhile (coalesce.Group). Sync is not
+// cancellable: a rename is durable only once a fsync has covered it.
 func (s *DirSyncer) Sync(dir string) error {
-	g := s.group(filepath.Clean(dir))
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	need := g.started + 1 // a sync that starts from now on
-	for g.finished < need {
-		if g.syncing {
-			g.waiting++
-			g.cond.Wait()
-			g.waiting--
-			continue
-		}
-		g.syncing = true
-		g.started++
-		n := g.started
-		g.mu.Unlock()
-		err := s.sync(dir)
-		g.mu.Lock()
-		g.syncing = false
-		g.finished, g.lastErr = n, err
-		g.cond.Broadcast()
-	}
-	// Every sync numbered need..finished started after the caller's rename;
-	// the latest one's result is the one that counts.
-	return g.lastErr
+	dir = filepath.Clean(dir)
+	return s.group(dir).Do(context.Background(), func() error { return s.sync(dir) })
 }
 
-func (s *DirSyncer) group(dir string) *dirGroup {
+func (s *DirSyncer) group(dir string) *coalesce.Group {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := s.dirs[dir]
 	if g == nil {
-		g = &dirGroup{}
-		g.cond.L = &g.mu
+		g = &coalesce.Group{}
 		s.dirs[dir] = g
 	}
 	return g

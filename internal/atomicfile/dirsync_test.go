@@ -12,19 +12,10 @@ import (
 )
 
 // waiting reports how many callers are blocked waiting in dir's group.
-func waiting(s *DirSyncer, dir string) int {
-	g := s.group(dir)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.waiting
-}
+func waiting(s *DirSyncer, dir string) int { return s.group(dir).Waiting() }
 
-func syncing(s *DirSyncer, dir string) bool {
-	g := s.group(dir)
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.syncing
-}
+// syncing reports whether a fsync of dir is running or about to start.
+func syncing(s *DirSyncer, dir string) bool { return s.group(dir).Busy() }
 
 // TestDirSyncerShares holds the first directory fsync open while n more
 // callers arrive: they all share exactly one second fsync.

@@ -1,10 +1,13 @@
 package state
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/tokend/tokend/internal/coalesce"
 )
 
 // maxGroup bounds how many writes share one transaction, so one commit's
@@ -17,23 +20,25 @@ const maxGroup = 1024
 //
 // Why not bbolt's DB.Batch: Batch closes a batch after a fixed delay and then
 // queues it behind the commit in progress, so under load many small batches
-// wait in line for the write lock, each paying its own fsyncs (measured with
-// 256 concurrent rotations: ~40 ms per Save). Here the batch is open for
-// exactly as long as the previous commit takes: whoever arrives while a
-// commit runs joins the next one, which the first of them (the leader)
-// commits as soon as the write lock is free. A lone write is committed at
-// once, without a batch window.
+// wait in line for the write lock, each paying its own fsyncs (see
+// docs/performance.md). Here the batch is open for exactly as long as the
+// previous commit takes: whoever arrives while a commit runs joins the next
+// one, which one of them (the leader) commits as soon as the previous one has
+// ended. A lone write is committed at once, without a batch window.
 //
-// No goroutine is started: the leader is a caller. After its own write is
-// committed it hands leadership to the oldest waiting caller, so no caller
-// commits other callers' writes for longer than one extra transaction.
+// The coordination is a coalesce.Group (no goroutine is started: the leader
+// is a caller); what the committer adds is the data: the queue of writes, and
+// each write's own outcome, since one write failing inside a shared
+// transaction must fail alone. A caller queues its write, then asks the group
+// for a commit that started after that; the commit takes the oldest maxGroup
+// writes of the queue, so a caller whose write was beyond them asks again.
 type committer struct {
 	db      *bolt.DB
 	commits atomic.Uint64 // transactions committed (tests, diagnostics)
+	group   coalesce.Group
 
-	mu      sync.Mutex
-	leading bool  // a caller is committing or about to
-	queue   []*op // writes not yet in a transaction, oldest first
+	mu    sync.Mutex
+	queue []*op // writes not yet in a transaction, oldest first
 
 	// beforeCommit, if set (tests only), runs in the leader before each
 	// transaction, with the batch size.
@@ -44,71 +49,48 @@ type committer struct {
 // a Delete) that leaves the bucket unchanged when it fails.
 type op struct {
 	fn   func(*bolt.Bucket) error
-	done chan opResult // buffered; receives exactly one result
-}
-
-type opResult struct {
-	err  error
-	lead bool // not a result: the receiver is now the leader
+	err  error       // fn's error or the commit's; written before done is set
+	done atomic.Bool // the transaction holding the write has ended
 }
 
 // do queues fn and returns when the transaction holding it has been
-// committed (fsync'd), with fn's error or the commit's.
+// committed (fsync'd), with fn's error or the commit's. It is not
+// cancellable: once queued, a write is committed, so the caller waits for
+// its outcome.
 func (c *committer) do(fn func(*bolt.Bucket) error) error {
-	o := &op{fn: fn, done: make(chan opResult, 1)}
+	o := &op{fn: fn}
 	c.mu.Lock()
 	c.queue = append(c.queue, o)
-	if c.leading {
-		c.mu.Unlock()
-		r := <-o.done
-		if !r.lead {
-			return r.err
+	c.mu.Unlock()
+	for !o.done.Load() {
+		if err := c.group.Do(context.Background(), c.commitNext); err != nil {
+			return err // only coalesce.ErrRunPanicked: a background ctx never ends
 		}
-	} else {
-		c.leading = true
-		c.mu.Unlock()
 	}
-	return c.lead(o)
+	return o.err
 }
 
-// lead commits queued writes, oldest first, until own is committed, then
-// passes leadership to the oldest waiter (or gives it up when none waits).
-func (c *committer) lead(own *op) error {
-	for {
-		c.mu.Lock()
-		n := min(len(c.queue), maxGroup)
-		batch := c.queue[:n:n]
-		c.queue = c.queue[n:]
-		c.mu.Unlock()
-
-		errs, commitErr := c.commit(batch)
-		var ownErr error
-		mine := false
-		for i, o := range batch {
-			err := commitErr
-			if err == nil {
-				err = errs[i]
-			}
-			if o == own {
-				ownErr, mine = err, true
-				continue
-			}
-			o.done <- opResult{err: err}
-		}
-		if !mine {
-			continue // own was beyond maxGroup: commit the next group too
-		}
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			c.leading = false
-			c.mu.Unlock()
-			return ownErr
-		}
-		next := c.queue[0]
-		c.mu.Unlock()
-		next.done <- opResult{lead: true}
-		return ownErr
+// commitNext is one run of the group: it commits the oldest maxGroup queued
+// writes in one transaction and settles each of them. An empty queue (every
+// write of the batch went out with the previous commit) commits nothing.
+func (c *committer) commitNext() error {
+	c.mu.Lock()
+	n := min(len(c.queue), maxGroup)
+	batch := c.queue[:n:n]
+	c.queue = c.queue[n:]
+	c.mu.Unlock()
+	if n == 0 {
+		return nil
 	}
+	errs, commitErr := c.commit(batch)
+	for i, o := range batch {
+		o.err = commitErr
+		if commitErr == nil {
+			o.err = errs[i]
+		}
+		o.done.Store(true)
+	}
+	return nil
 }
 
 // commit runs one transaction applying batch in order. It returns each op's

@@ -24,6 +24,7 @@ import (
 	"sync"
 
 	"github.com/tokend/tokend/internal/atomicfile"
+	"github.com/tokend/tokend/internal/coalesce"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 )
@@ -48,15 +49,17 @@ type File struct {
 	managed  map[string]bool          // registered variable names
 	values   map[string]secret.Secret // current values; managed names only
 	gens     map[string]uint64        // generation of each value set by a Sink
-	writing  *batch                   // the batch whose write is in progress, or nil
-	pending  *batch                   // callers whose values no started write includes, or nil
+	changes  uint64                   // values set since Open (commit counts them)
+	written  uint64                   // changes the last successful write's snapshot held
 	writes   uint64                   // successful file writes since Open
+
+	group coalesce.Group // the file's writes: one at a time, shared by the callers waiting (group.go)
 
 	dirSync *atomicfile.DirSyncer // set by UseDirSyncer before the first write; nil: fsync the directory alone
 	buf     []byte                // the last render, reused by the next (see render)
 	// onDisk is the hash of the file as found at Open, while nothing else
 	// has been written: a render identical to it is not written (guarded by
-	// the one-write-at-a-time rule, see lead).
+	// the one-write-at-a-time rule, see write).
 	onDisk *[sha256.Size]byte
 
 	// beforeWrite, if set (by tests only), runs in the leader after it has
