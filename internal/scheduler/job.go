@@ -144,7 +144,7 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 	dur := s.now().Sub(start)
 	if err != nil {
 		var ge *grants.Error
-		if errors.As(err, &ge) && ge.Status != 0 {
+		if errors.As(err, &ge) && ge.OutcomeKnown() {
 			rec.Intent = nil // the provider answered: the outcome is known
 		}
 		rec.LastError = errorInfo(err, j.unknown && grants.IsPermanent(err), s.now())

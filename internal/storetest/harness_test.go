@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,7 +59,10 @@ type harness struct {
 	p     *fakeprovider.Provider
 }
 
-func newHarness(t *testing.T, ttl time.Duration) *harness {
+func newHarness(t *testing.T, ttl time.Duration) *harness { return newWrappedHarness(t, ttl, nil) }
+
+// newWrappedHarness serves the provider through wrap (nil: as it is).
+func newWrappedHarness(t *testing.T, ttl time.Duration, wrap func(http.Handler) http.Handler) *harness {
 	h := &harness{t: t, bin: tokendBin(t), dir: t.TempDir()}
 	h.state = filepath.Join(h.dir, "state")
 	var err error
@@ -65,11 +70,13 @@ func newHarness(t *testing.T, ttl time.Duration) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := h.p.Start()
-	if err != nil {
-		t.Fatal(err)
+	var handler http.Handler = h.p.Handler()
+	if wrap != nil {
+		handler = wrap(handler)
 	}
-	t.Cleanup(func() { _ = h.p.Close() })
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	base := srv.URL
 	var b strings.Builder
 	fmt.Fprintf(&b, "[state]\ndir = %q\n", h.state)
 	for _, c := range creds {
