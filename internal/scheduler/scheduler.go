@@ -126,6 +126,8 @@ type Scheduler struct {
 	started bool
 	stopped bool
 
+	seeds map[string]secret.Secret // refresh_token_file seeds not yet recorded (storefile.go)
+
 	wake    chan struct{}
 	workers sync.WaitGroup
 }
@@ -237,6 +239,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.opts.OnLoop()
 		}
 		s.keepStore(&storeChecked) // storefile.go: a deleted or replaced store file
+		s.flushSeeds()             // storefile.go: seeds on record before any job
 		wait := s.dispatchDue(workCtx)
 		if keeper {
 			wait = min(wait, storeCheckEvery)

@@ -18,7 +18,7 @@ import (
 // records it durably (nil: it survives a crash). Both are safe for concurrent use.
 type SeedLedger interface {
 	SeededWith(name string, rt secret.Secret) (time.Time, bool)
-	RecordSeed(name string, rt secret.Secret) error
+	RecordSeeds(seeds map[string]secret.Secret) error
 }
 
 // FileKeeper is an optional power of a Store kept in one file, found by type
@@ -83,8 +83,27 @@ func (s *Scheduler) seedOnce(e *entry, rt secret.Secret, rec *state.Record, now 
 				"so it is not presented again: run tokend authorize or tokend import, or put a new refresh token in refresh_token_file"}
 		return false
 	}
-	if err := led.RecordSeed(e.cred.Name, rt); err != nil {
-		e.log.Warn("could not record the seeding from refresh_token_file (the refresh intent is still saved before the token is spent)", zap.Error(err))
+	if s.seeds == nil {
+		s.seeds = map[string]secret.Secret{}
 	}
+	s.seeds[e.cred.Name] = rt // recorded by flushSeeds before any job starts
 	return true
+}
+
+// flushSeeds records the seeds taken since the last call in one durable
+// write. The loop calls it before dispatching jobs, so a seed is on record
+// before it is presented; a failure is logged (the refresh intent is still
+// saved before the token is spent).
+func (s *Scheduler) flushSeeds() {
+	s.mu.Lock()
+	seeds := s.seeds
+	s.seeds = nil
+	s.mu.Unlock()
+	led, ok := s.store.(SeedLedger)
+	if !ok || len(seeds) == 0 {
+		return
+	}
+	if err := led.RecordSeeds(seeds); err != nil {
+		s.log.Warn("could not record the seeding from refresh_token_file", zap.Int("credentials", len(seeds)), zap.Error(err))
+	}
 }

@@ -114,19 +114,31 @@ func (s *Store) SeededWith(name string, rt secret.Secret) (time.Time, bool) {
 // RecordSeed durably records that rt seeds credential name, before it is
 // presented to the provider. When it returns nil the record survives a crash.
 func (s *Store) RecordSeed(name string, rt secret.Secret) error {
+	return s.RecordSeeds(map[string]secret.Secret{name: rt})
+}
+
+// RecordSeeds is RecordSeed for many credentials in one durable write (a
+// first start seeds every credential at once).
+func (s *Store) RecordSeeds(seeds map[string]secret.Secret) error {
+	if len(seeds) == 0 {
+		return nil
+	}
 	s.seedMu.Lock()
 	defer s.seedMu.Unlock()
 	if s.marker == nil {
 		return errors.New("the store marker is not loaded")
 	}
 	next := *s.marker
-	next.Seeded = make(map[string]Seed, len(s.marker.Seeded)+1)
+	next.Seeded = make(map[string]Seed, len(s.marker.Seeded)+len(seeds))
 	for k, v := range s.marker.Seeded {
 		next.Seeded[k] = v
 	}
-	next.Seeded[name] = Seed{Hash: seedHash(rt), At: time.Now().UTC().Round(0)}
+	now := time.Now().UTC().Round(0)
+	for name, rt := range seeds {
+		next.Seeded[name] = Seed{Hash: seedHash(rt), At: now}
+	}
 	if err := writeMarker(s.dir, &next); err != nil {
-		return fmt.Errorf("recording the seed of %q: %w", name, err)
+		return fmt.Errorf("recording the refresh_token_file seeds: %w", err)
 	}
 	s.marker = &next
 	return nil

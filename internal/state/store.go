@@ -60,7 +60,7 @@ type Store struct {
 	closed bool
 	db     *bolt.DB
 	opened os.FileInfo // the file as opened: CheckFile compares the path with it (heal.go)
-	fault  atomic.Bool  // the file at path is not the one open (deleted or replaced)
+	fault  atomic.Bool // the file at path is not the one open (deleted or replaced)
 
 	seedMu sync.Mutex
 	marker *marker // the directory's marker (marker.go)
