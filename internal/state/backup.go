@@ -110,7 +110,7 @@ func CheckFile(path string) error {
 // newest backup that passes CheckFile). The store must not be in use. from
 // is checked first; the current file, if any, is kept aside as
 // tokend.db.damaged-<UTC time>, never deleted. The marker is written so
-// the restored store is guarded like any other. It returns the path restored from.
+// the restored store is guarded like any other, and records the restore. It returns the path restored from.
 func Restore(dir, from string) (string, error) {
 	path := filepath.Join(dir, dbFileName)
 	if from == "" {
@@ -150,10 +150,14 @@ func Restore(dir, from string) (string, error) {
 	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return "", err
 	}
-	if mk, err := readMarker(dir); err != nil || mk == nil {
-		if err := writeMarker(dir, &marker{Store: dbFileName, Created: time.Now().UTC().Round(0)}); err != nil {
-			return from, err
-		}
+	mk, err := readMarker(dir)
+	if err != nil || mk == nil {
+		mk = &marker{Store: dbFileName, Created: time.Now().UTC().Round(0)}
+	}
+	now := time.Now().UTC().Round(0)
+	mk.Restored = &now // seeds recorded before now may be missing from the backup (SeededWith)
+	if err := writeMarker(dir, mk); err != nil {
+		return from, err
 	}
 	return from, nil
 }

@@ -154,8 +154,20 @@ func TestSeedLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if _, ok := s.SeededWith("app", rt); ok {
+		t.Error("without a restore, a seed with no record counts as presented (it never was: the intent comes first)")
+	}
+	_ = s.Close()
+	if _, err := Restore(dir, filepath.Join(dir, dbFileName)); err != nil { // as if from a backup
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	if _, ok := s.SeededWith("app", rt); !ok {
-		t.Error("the seed was not remembered across a reopen")
+		t.Error("after a restore, the seed recorded before it is not remembered")
 	}
 	if _, ok := s.SeededWith("app", secret.New("seed-token-2")); ok {
 		t.Error("another token counts as the recorded seed")

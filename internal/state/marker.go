@@ -28,6 +28,10 @@ type marker struct {
 	Store   string          `json:"store"`
 	Created time.Time       `json:"created_at"`
 	Seeded  map[string]Seed `json:"seeded,omitempty"`
+	// Restored is when `tokend store restore` last replaced the store with a
+	// backup: a seed recorded before it may have been presented after the
+	// backup was taken, so its absence from the store proves nothing.
+	Restored *time.Time `json:"restored_at,omitempty"`
 
 	path string
 }
@@ -96,16 +100,21 @@ func (s *Store) ensureMarker() error {
 	return nil
 }
 
-// SeededWith reports whether refresh token rt already seeded credential name
-// (from refresh_token_file), and when. Safe for concurrent use.
+// SeededWith reports whether refresh token rt may already have been
+// presented as credential name's seed (from refresh_token_file) although the
+// store holds no record of it, and when it was recorded: true only for a
+// seed recorded before the store was last restored from a backup. (Without
+// a restore, a seed with no record was never presented: the refresh intent
+// is saved before the token is spent; a store lost outright does not open.)
+// Safe for concurrent use.
 func (s *Store) SeededWith(name string, rt secret.Secret) (time.Time, bool) {
 	s.seedMu.Lock()
 	defer s.seedMu.Unlock()
-	if s.marker == nil {
+	if s.marker == nil || s.marker.Restored == nil {
 		return time.Time{}, false
 	}
 	sd, ok := s.marker.Seeded[name]
-	if !ok || sd.Hash != seedHash(rt) {
+	if !ok || sd.Hash != seedHash(rt) || !sd.At.Before(*s.marker.Restored) {
 		return time.Time{}, false
 	}
 	return sd.At, true

@@ -132,6 +132,6 @@ func lostError(dir, path string, mk *marker, what string) error {
 	return fmt.Errorf("state store %s is %s, but %s records that this directory had a store since %s: %w. "+
 		"Starting afresh would present refresh tokens the provider has most likely rotated since (reuse revokes them). "+
 		"Put the original file back, or run `tokend store restore --dir %s` to go back to the last backup (%s*); "+
-		"to start afresh on purpose (every credential then needs tokend authorize or import), remove %s",
+		"to start afresh on purpose, remove %s and give every credential a new refresh token (tokend authorize or import, or a new refresh_token_file)",
 		path, what, mk.path, mk.Created.Format(time.RFC3339), ErrStoreLost, dir, path+backupInfix, mk.path)
 }
