@@ -38,6 +38,7 @@ func commands() []command {
 		{"status", "show the running daemon's credentials (exit 3: some need re-authorization)", cmdStatus},
 		{"refresh", "make the running daemon refresh a credential now", cmdRefresh},
 		{"reload", "make the running daemon re-read its config", cmdReload},
+		{"store", "check, back up or restore the state store (exit 4: damaged)", cmdStore},
 		{"version", "print the version", cmdVersion},
 	}
 }

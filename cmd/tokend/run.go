@@ -34,7 +34,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	d, err := daemon.New(cfg, log, scheduler.Options{})
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
-		return 1
+		return storeExit(err) // 4: the state store is damaged (store.go)
 	}
 	ctx, stop := signalContext()
 	defer stop()

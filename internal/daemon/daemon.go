@@ -70,6 +70,7 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	}
 	log.Info("state store open", zap.String("path", store.Path()), zap.Int("credentials", len(creds)))
 	d.store, d.sched = store, sched
+	d.backupStore("start-up") // the file opened cleanly: keep a copy to go back to
 	if err := d.startOps(); err != nil {
 		_ = store.Close()
 		return nil, err
@@ -91,8 +92,10 @@ func releaseTransientMemory() { debug.FreeOSMemory() }
 func (d *Daemon) Run(ctx context.Context) error {
 	stopOps := d.runOps(ctx)
 	waitVault := d.runVault(ctx)
+	waitBackups := d.runBackups(ctx)
 	err := d.sched.Run(ctx)
 	waitVault()
+	waitBackups()
 	err = errors.Join(err, stopOps())
 	if cerr := d.store.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing state store: %w", cerr))

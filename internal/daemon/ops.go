@@ -144,8 +144,9 @@ func (d *Daemon) Snapshot() []scheduler.CredentialStatus {
 	return d.sched.Snapshot()
 }
 
-// StoreOpen reports whether the state store is open (status.Backend).
-func (d *Daemon) StoreOpen() bool { return d.ops.storeOpen.Load() }
+// StoreOpen reports whether the state store is open and its file in place
+// (status.Backend).
+func (d *Daemon) StoreOpen() bool { return d.ops.storeOpen.Load() && d.storeHealthy() }
 
 // RefreshNow forces a refresh of the named credential (status.Backend).
 func (d *Daemon) RefreshNow(name string) error { return d.sched.RefreshNow(name) }

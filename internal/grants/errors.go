@@ -91,6 +91,14 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// OutcomeKnown reports whether the provider's answer was read: a status
+// with its body. A success status whose body never arrived (a read error
+// after a 2xx) is not an answer: the provider may have rotated the refresh
+// token and the new one is not known (issue 16), like no status at all.
+func (e *Error) OutcomeKnown() bool {
+	return e.Status != 0 && !(e.Status >= 200 && e.Status < 300 && e.Code == CodeNetwork)
+}
+
 // Unwrap returns the underlying cause, so errors.Is(err, context.Canceled) works.
 func (e *Error) Unwrap() error { return e.Err }
 

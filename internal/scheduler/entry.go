@@ -112,6 +112,9 @@ func (s *Scheduler) prepareRecordLocked(e *entry, rec state.Record, found bool, 
 					Description: fmt.Sprintf("no refresh token stored and the refresh_token_file cannot be used: %v", err)}
 				break
 			}
+			if !s.seedOnce(e, rt, &rec, now) {
+				break
+			}
 			rec.RefreshToken = rt
 			e.log.Info("seeding the first refresh token from refresh_token_file", zap.String("refresh_token_fp", rt.Fingerprint()))
 		}
@@ -185,7 +188,7 @@ func (s *Scheduler) finish(j job, res result) {
 	case res.pending != nil:
 		e.pending, e.status = res.pending, state.StatusBackoff
 		e.attempt++
-		d, _ := s.opts.Backoff.Delay(e.attempt, s.opts.Rand(), 0, now, e.rec.ExpiresAt)
+		d := saveRetryDelay(e.attempt, s.opts.Rand())
 		e.log.Error("the provider issued a new token but it could not be saved; holding it in memory and retrying the save (sinks are written only after it is on disk)",
 			zap.Error(res.err), zap.Duration("retry_in", d), zap.Int("attempt", e.attempt))
 		s.scheduleLocked(e, jobSave, now.Add(d))

@@ -143,7 +143,7 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 	dur := s.now().Sub(start)
 	if err != nil {
 		var ge *grants.Error
-		answered := errors.As(err, &ge) && ge.Status != 0 // the outcome is known
+		answered := errors.As(err, &ge) && ge.OutcomeKnown() // the provider answered: the outcome is known
 		rec = rec.Failed(errorInfo(err, j.unknown && grants.IsPermanent(err), s.now()), grants.IsPermanent(err), answered)
 		s.persistFailure(ctx, rec, credLog{base: s.credLog, name: name})
 		return result{rec: rec, err: err, spent: true, duration: dur}

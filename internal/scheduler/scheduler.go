@@ -129,6 +129,8 @@ type Scheduler struct {
 	started bool
 	stopped bool
 
+	seeds map[string]secret.Secret // refresh_token_file seeds not yet recorded (storefile.go)
+
 	wake    chan struct{}
 	workers sync.WaitGroup
 }
@@ -233,11 +235,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var storeChecked time.Time
+	_, keeper := s.store.(FileKeeper)
 	for {
 		if s.opts.OnLoop != nil {
 			s.opts.OnLoop()
 		}
+		s.keepStore(&storeChecked) // storefile.go: a deleted or replaced store file
+		s.flushSeeds()             // storefile.go: seeds on record before any job
 		wait := s.dispatchDue(workCtx)
+		if keeper {
+			wait = min(wait, storeCheckEvery)
+		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
@@ -289,6 +298,7 @@ func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 	s.mu.Unlock()
 	s.log.Info("stopping: no new refreshes; waiting for in-flight work",
 		zap.Int("in_flight", inflight), zap.Duration("grace", s.opts.ShutdownGrace))
+	deadline := time.Now().Add(s.opts.ShutdownGrace)
 	done := make(chan struct{})
 	go func() { s.workers.Wait(); close(done) }()
 	t := time.NewTimer(s.opts.ShutdownGrace)
@@ -301,13 +311,20 @@ func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 		cancelWork()
 		<-done
 	}
+	// Answered refreshes whose save failed are retried within the grace
+	// (pending.go): their refresh tokens are spent.
+	lost := s.savePending(deadline)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, name := range s.order {
+	for _, name := range lost {
 		if e := s.entries[name]; e.pending != nil {
 			e.log.Error("exiting with an answered refresh that never reached the state store: its new refresh token is lost and the credential will need re-authorization",
 				zap.Uint64("generation", e.pending.Generation))
 		}
+	}
+	if len(lost) > 0 {
+		s.log.Error("answered refreshes could not be saved within the shutdown grace", zap.Strings("credentials", lost),
+			zap.Duration("grace", s.opts.ShutdownGrace))
 	}
 	s.log.Info("stopped")
 	return nil

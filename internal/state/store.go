@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -55,9 +56,14 @@ type Store struct {
 	codec codec
 	group *committer
 
-	mu     sync.RWMutex // guards closed against Close racing the other methods
+	mu     sync.RWMutex // guards closed against Close racing the other methods; db and group against Recreate
 	closed bool
 	db     *bolt.DB
+	opened os.FileInfo // the file as opened: CheckFile compares the path with it (heal.go)
+	fault  atomic.Bool // the file at path is not the one open (deleted or replaced)
+
+	seedMu sync.Mutex
+	marker *marker // the directory's marker (marker.go)
 }
 
 // Open opens (creating if needed) the store in dir. A missing dir is created
@@ -90,17 +96,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	path := filepath.Join(dir, dbFileName)
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, NoFreelistSync: true})
-	if errors.Is(err, bolt.ErrTimeout) {
-		return nil, fmt.Errorf("state directory %q is in use by another tokend (lock on %s): %w (waited %s)",
-			dir, path, ErrLocked, opts.LockTimeout)
-	}
+	db, opened, err := openDB(dir, path, opts.LockTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("opening state store %s: %w", path, err)
+		return nil, err
 	}
 	db.NoSync = false // every commit is fsync'd; this is the point of the store
 
-	s := &Store{dir: dir, path: path, codec: cd, db: db, group: &committer{db: db}}
+	s := &Store{dir: dir, path: path, codec: cd, db: db, group: &committer{db: db}, opened: opened}
 	if err := s.prepare(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening state store %s: %w", path, err)
@@ -109,12 +111,10 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 // prepare makes a freshly opened database ready: tight file mode, a durable
-// directory entry for the file, and the records bucket.
+// directory entry for the file, the records bucket, and the marker that
+// records that this directory has a store.
 func (s *Store) prepare() error {
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return err
-	}
+	fi := s.opened
 	if fi.Mode().Perm()&0o077 != 0 {
 		if err := os.Chmod(s.path, 0o600); err != nil {
 			return fmt.Errorf("restricting permissions: %w", err)
@@ -125,10 +125,14 @@ func (s *Store) prepare() error {
 	if err := atomicfile.SyncDir(s.dir); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketName)
 		return err
 	})
+	if err != nil {
+		return err
+	}
+	return s.ensureMarker() // after the file and its bucket are durable
 }
 
 // Path returns the database file path.
@@ -200,6 +204,9 @@ func (s *Store) save(ctx context.Context, rec Record) error {
 	}
 	key := []byte(rec.Credential)
 	return s.run(ctx, func(*bolt.DB) error {
+		if err := s.checkFile(); err != nil {
+			return err // committing into a deleted or replaced file would be lost
+		}
 		return s.group.do(func(b *bolt.Bucket) error { return b.Put(key, data) })
 	})
 }
@@ -248,6 +255,9 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	err := s.run(ctx, func(*bolt.DB) error {
 		if name == "" {
 			return errors.New("no credential name")
+		}
+		if err := s.checkFile(); err != nil {
+			return err
 		}
 		key := []byte(name)
 		return s.group.do(func(b *bolt.Bucket) error { return b.Delete(key) }) // a missing key is nil
