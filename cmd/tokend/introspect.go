@@ -91,7 +91,7 @@ func printIntrospection(w io.Writer, name, hint string, in grants.Introspection)
 
 // markNeedsReauth records that the provider no longer knows the refresh
 // token, so status and the next tokend run say needs_reauth at once.
-func markNeedsReauth(ctx context.Context, st *state.Store, rec state.Record, stderr io.Writer) {
+func markNeedsReauth(ctx context.Context, st *state.FileStore, rec state.Record, stderr io.Writer) {
 	if err := bootstrap.MarkNeedsReauth(ctx, st, rec, time.Now()); err != nil {
 		fmt.Fprintf(stderr, "warning: could not mark the credential needs_reauth: %v\n", err)
 		return

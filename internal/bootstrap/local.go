@@ -18,7 +18,7 @@ import (
 // applies). When a daemon holds the store, or the backend is vault (which
 // only daemons read and write), the error wraps state.ErrLocked: the caller
 // goes through the daemon, or reads what the daemon delivered, instead.
-func OpenLocal(cfg *config.Config, lockTimeout time.Duration) (*state.Store, error) {
+func OpenLocal(cfg *config.Config, lockTimeout time.Duration) (*state.FileStore, error) {
 	if cfg.State.Backend == "vault" {
 		return nil, fmt.Errorf("the vault state backend is used by a running tokend only: %w", state.ErrLocked)
 	}
@@ -32,7 +32,7 @@ type Current struct {
 	// when the token came from the store (the caller closes Store); both
 	// are nil when the token was read from a sink.
 	Record *state.Record
-	Store  *state.Store
+	Store  *state.FileStore
 }
 
 // ReadCurrent finds cr's current access token, or with refresh its refresh
@@ -82,7 +82,7 @@ func accessTokenFromSinks(cr *config.Credential) (secret.Secret, error) {
 // MarkNeedsReauth saves rec in st marked needs_reauth, with a permanent
 // error saying introspection reports its refresh token inactive, so status
 // and the next tokend run say needs_reauth at once.
-func MarkNeedsReauth(ctx context.Context, st *state.Store, rec state.Record, now time.Time) error {
+func MarkNeedsReauth(ctx context.Context, st *state.FileStore, rec state.Record, now time.Time) error {
 	rec.Status = state.StatusNeedsReauth
 	rec.LastError = &state.ErrorInfo{Class: string(grants.ClassPermanent), Code: "inactive_refresh_token", At: now.UTC(),
 		Description: "introspection reports the refresh token inactive: run tokend authorize or tokend import"}

@@ -112,7 +112,7 @@ func Preflight(cfg *config.Config, opts StoreOptions) error {
 	return nil
 }
 
-func storeDirect(ctx context.Context, st *state.Store, name string, tok scheduler.ImportedToken, now time.Time) error {
+func storeDirect(ctx context.Context, st *state.FileStore, name string, tok scheduler.ImportedToken, now time.Time) error {
 	prev, err := st.Load(ctx, name)
 	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err

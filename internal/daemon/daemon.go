@@ -25,7 +25,7 @@ type Daemon struct {
 	cfg   *config.Config // running config without its credentials (setConfig); guarded by ops.cfgMu
 	names []string       // running credentials' names; guarded by ops.cfgMu
 	log   *zap.Logger
-	store stateStore          // *state.Store or *vaultstore.Store (vault.go)
+	store backend             // *state.FileStore or *vaultstore.Store (vault.go)
 	vault *vaultclient.Client // nil without [vault]
 	share *sinkShare          // what sinks share for the daemon's life (sinkshare.go); used under ops.reloadMu
 	sched *scheduler.Scheduler
@@ -108,7 +108,7 @@ func (d *Daemon) Scheduler() *scheduler.Scheduler { return d.sched }
 
 // Store exposes the file state store (bootstrap commands write through it);
 // nil with the vault backend.
-func (d *Daemon) Store() *state.Store { s, _ := d.store.(*state.Store); return s }
+func (d *Daemon) Store() *state.FileStore { s, _ := d.store.(*state.FileStore); return s }
 
 // BuildCredentials turns the config into scheduler credentials (token
 // sources, sinks with their start-up checks, schedules), collecting every

@@ -9,7 +9,7 @@ import (
 	"github.com/tokend/tokend/internal/state"
 )
 
-// backupStore takes a backup of the file store (state.Store.Backup: a
+// backupStore takes a backup of the file store (state.FileStore.Backup: a
 // consistent copy beside it, the newest state.DefaultBackupKeep kept). A
 // failure is logged, never fatal: the store itself is fine.
 func (d *Daemon) backupStore(why string) {

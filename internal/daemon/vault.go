@@ -18,8 +18,8 @@ import (
 // start-up check (a vault sink's is its kind's, internal/sinks/vault).
 const vaultCheckTimeout = 30 * time.Second
 
-// stateStore is what the daemon needs from either state backend.
-type stateStore interface {
+// backend is what the daemon needs from either state backend.
+type backend interface {
 	scheduler.Store
 	Path() string
 	Close() error
@@ -37,7 +37,7 @@ func openVault(cfg *config.Config, log *zap.Logger) (*vaultclient.Client, error)
 
 // openStore opens the configured state backend: the bbolt file store
 // (locked against a second daemon) or the shared Vault KV v2 store.
-func openStore(cfg *config.Config, vc *vaultclient.Client) (stateStore, error) {
+func openStore(cfg *config.Config, vc *vaultclient.Client) (backend, error) {
 	if cfg.State.Backend != "vault" {
 		return state.OpenConfig(cfg.State, 0)
 	}

@@ -35,7 +35,7 @@ const (
 // the durable-write helper, then removes all but the newest keep backups
 // (keep <= 0: DefaultBackupKeep). It returns the new backup's path. Safe to
 // call while the store is in use.
-func (s *Store) Backup(keep int) (string, error) {
+func (s *FileStore) Backup(keep int) (string, error) {
 	var buf bytes.Buffer
 	err := s.run(context.Background(), func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) error { _, err := tx.WriteTo(&buf); return err })

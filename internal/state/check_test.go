@@ -42,7 +42,7 @@ func storeFile(t testing.TB, n int) []byte {
 }
 
 // openBytes writes data as the store file of a new directory and opens it.
-func openBytes(t testing.TB, data []byte) (string, *Store, error) {
+func openBytes(t testing.TB, data []byte) (string, *FileStore, error) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, dbFileName), data, 0o600); err != nil {

@@ -19,12 +19,12 @@ const schemaVersion = 1
 //
 // It is the seam for an optional encryption layer: an encrypting codec can
 // wrap jsonCodec (seal the bytes after encode, open them before decode)
-// without the Store changing. Implementations must be safe for concurrent use
+// without the FileStore changing. Implementations must be safe for concurrent use
 // and must never put secret material in an error.
 type codec interface {
 	encode(rec Record) ([]byte, error)
 	// decode parses the bytes stored under name. Errors need not repeat the
-	// name; the Store adds it.
+	// name; the FileStore adds it.
 	decode(name string, data []byte) (Record, error)
 }
 

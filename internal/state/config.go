@@ -15,7 +15,7 @@ import (
 // daemon runs (authorize, import, introspect) open it alike: a key set in the
 // config can never be forgotten by one of them. The vault backend is not a
 // file store and is refused (state/vaultstore opens it).
-func OpenConfig(cfg config.State, lockTimeout time.Duration) (*Store, error) {
+func OpenConfig(cfg config.State, lockTimeout time.Duration) (*FileStore, error) {
 	if cfg.Backend == "vault" {
 		return nil, errors.New(`opening state store: backend "vault" is not the file store`)
 	}

@@ -20,7 +20,7 @@ var ErrFileGone = errors.New("the state store file was deleted or replaced while
 // open (nil), or an error wrapping ErrFileGone naming the path. It is cheap
 // (one stat) and safe for concurrent use; Save and Delete call it before
 // every commit and refuse to commit when it fails.
-func (s *Store) CheckFile() error {
+func (s *FileStore) CheckFile() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -30,7 +30,7 @@ func (s *Store) CheckFile() error {
 }
 
 // checkFile is CheckFile with s.mu held.
-func (s *Store) checkFile() error {
+func (s *FileStore) checkFile() error {
 	fi, err := os.Stat(s.path)
 	if err == nil && os.SameFile(fi, s.opened) {
 		return nil
@@ -44,7 +44,7 @@ func (s *Store) checkFile() error {
 
 // Healthy reports whether the store's file is known to be in place (false
 // from a failed CheckFile until Recreate succeeds). It never blocks.
-func (s *Store) Healthy() bool { return !s.fault.Load() }
+func (s *FileStore) Healthy() bool { return !s.fault.Load() }
 
 // Recreate puts the store back at its path after its file (or the whole
 // directory) was deleted or replaced: the still-open database — every
@@ -53,7 +53,7 @@ func (s *Store) Healthy() bool { return !s.fault.Load() }
 // the copy is opened and locked, the marker is rewritten, and the old file
 // is closed. Callers then retry saves that failed meanwhile. Nothing is done
 // when the file is in place. Safe for concurrent use: other methods wait.
-func (s *Store) Recreate() error {
+func (s *FileStore) Recreate() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -70,7 +70,7 @@ func (s *Store) Recreate() error {
 	return nil
 }
 
-func (s *Store) recreate() error {
+func (s *FileStore) recreate() error {
 	if err := ensureDir(s.dir); err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func assertRecord(t *testing.T, got, want Record) {
 
 // openTemp opens a store in a fresh temporary directory and closes it at the
 // end of the test.
-func openTemp(t testing.TB, opts Options) *Store {
+func openTemp(t testing.TB, opts Options) *FileStore {
 	t.Helper()
 	s, err := Open(t.TempDir(), opts)
 	if err != nil {

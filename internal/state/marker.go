@@ -83,7 +83,7 @@ func writeMarker(dir string, m *marker) error {
 
 // ensureMarker makes sure the directory's marker exists (a store created by
 // this open, or by a tokend from before markers) and loads it into s.
-func (s *Store) ensureMarker() error {
+func (s *FileStore) ensureMarker() error {
 	m, err := readMarker(s.dir)
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func (s *Store) ensureMarker() error {
 // a restore, a seed with no record was never presented: the refresh intent
 // is saved before the token is spent; a store lost outright does not open.)
 // Safe for concurrent use.
-func (s *Store) SeededWith(name string, rt secret.Secret) (time.Time, bool) {
+func (s *FileStore) SeededWith(name string, rt secret.Secret) (time.Time, bool) {
 	s.seedMu.Lock()
 	defer s.seedMu.Unlock()
 	if s.marker == nil || s.marker.Restored == nil {
@@ -122,13 +122,13 @@ func (s *Store) SeededWith(name string, rt secret.Secret) (time.Time, bool) {
 
 // RecordSeed durably records that rt seeds credential name, before it is
 // presented to the provider. When it returns nil the record survives a crash.
-func (s *Store) RecordSeed(name string, rt secret.Secret) error {
+func (s *FileStore) RecordSeed(name string, rt secret.Secret) error {
 	return s.RecordSeeds(map[string]secret.Secret{name: rt})
 }
 
 // RecordSeeds is RecordSeed for many credentials in one durable write (a
 // first start seeds every credential at once).
-func (s *Store) RecordSeeds(seeds map[string]secret.Secret) error {
+func (s *FileStore) RecordSeeds(seeds map[string]secret.Secret) error {
 	if len(seeds) == 0 {
 		return nil
 	}

@@ -39,7 +39,7 @@ type Options struct {
 	EncryptionKeyFile string
 }
 
-// Store is the embedded durable record store: one bbolt file, exclusively
+// FileStore is the embedded durable record store: one bbolt file, exclusively
 // locked by this process while open.
 //
 // Contract: all methods are safe for concurrent use. ctx is checked before any
@@ -50,7 +50,7 @@ type Options struct {
 // wrap their cause with the credential name, e.g. `saving state for "x": ...`,
 // and never contain token values. Times come back from Load and List in UTC
 // without a monotonic reading; they are Equal to what was saved.
-type Store struct {
+type FileStore struct {
 	dir   string
 	path  string
 	codec codec
@@ -74,7 +74,7 @@ type Store struct {
 // If another process (or another Store in this process) holds the file lock
 // for longer than opts.LockTimeout, Open returns an error wrapping ErrLocked
 // that names the directory and the lock file.
-func Open(dir string, opts Options) (*Store, error) {
+func Open(dir string, opts Options) (*FileStore, error) {
 	if dir == "" {
 		return nil, errors.New("opening state store: no state directory given")
 	}
@@ -102,7 +102,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	db.NoSync = false // every commit is fsync'd; this is the point of the store
 
-	s := &Store{dir: dir, path: path, codec: cd, db: db, group: &committer{db: db}, opened: opened}
+	s := &FileStore{dir: dir, path: path, codec: cd, db: db, group: &committer{db: db}, opened: opened}
 	if err := s.prepare(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening state store %s: %w", path, err)
@@ -113,7 +113,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // prepare makes a freshly opened database ready: tight file mode, a durable
 // directory entry for the file, the records bucket, and the marker that
 // records that this directory has a store.
-func (s *Store) prepare() error {
+func (s *FileStore) prepare() error {
 	fi := s.opened
 	if fi.Mode().Perm()&0o077 != 0 {
 		if err := os.Chmod(s.path, 0o600); err != nil {
@@ -136,11 +136,11 @@ func (s *Store) prepare() error {
 }
 
 // Path returns the database file path.
-func (s *Store) Path() string { return s.path }
+func (s *FileStore) Path() string { return s.path }
 
 // Close releases the file lock. It is idempotent: calls after the first
 // return nil. Any method called after Close returns an error.
-func (s *Store) Close() error {
+func (s *FileStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -156,7 +156,7 @@ func (s *Store) Close() error {
 // Load returns the record stored for name. A missing record is an error
 // wrapping ErrNotFound. A record that cannot be decoded (corrupted, or
 // written by a newer tokend) is an error naming the credential.
-func (s *Store) Load(ctx context.Context, name string) (Record, error) {
+func (s *FileStore) Load(ctx context.Context, name string) (Record, error) {
 	var rec Record
 	err := s.run(ctx, func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) error {
@@ -183,14 +183,14 @@ func (s *Store) Load(ctx context.Context, name string) (Record, error) {
 // Save stores rec under rec.Credential, replacing any previous record. When
 // it returns nil the record is on disk (fsync'd). Concurrent Saves are
 // committed together in one transaction. rec.Credential must be non-empty.
-func (s *Store) Save(ctx context.Context, rec Record) error {
+func (s *FileStore) Save(ctx context.Context, rec Record) error {
 	if err := s.save(ctx, rec); err != nil {
 		return fmt.Errorf("saving state for %q: %w", rec.Credential, err)
 	}
 	return nil
 }
 
-func (s *Store) save(ctx context.Context, rec Record) error {
+func (s *FileStore) save(ctx context.Context, rec Record) error {
 	if rec.Credential == "" {
 		return errors.New("record has no credential name")
 	}
@@ -214,7 +214,7 @@ func (s *Store) save(ctx context.Context, rec Record) error {
 // List returns every stored record sorted by credential name (byte order).
 // If any record cannot be decoded it returns no records and an error naming
 // every such credential.
-func (s *Store) List(ctx context.Context) ([]Record, error) {
+func (s *FileStore) List(ctx context.Context) ([]Record, error) {
 	var recs []Record
 	err := s.run(ctx, func(db *bolt.DB) error {
 		return db.View(func(tx *bolt.Tx) error {
@@ -251,7 +251,7 @@ func (s *Store) List(ctx context.Context) ([]Record, error) {
 
 // Delete removes the record for name durably. Removing a record that does not
 // exist is not an error.
-func (s *Store) Delete(ctx context.Context, name string) error {
+func (s *FileStore) Delete(ctx context.Context, name string) error {
 	err := s.run(ctx, func(*bolt.DB) error {
 		if name == "" {
 			return errors.New("no credential name")
@@ -270,7 +270,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 
 // run checks ctx and that the store is open, then calls fn while holding off
 // Close. bbolt would also refuse a closed DB, but with a less clear error.
-func (s *Store) run(ctx context.Context, fn func(db *bolt.DB) error) error {
+func (s *FileStore) run(ctx context.Context, fn func(db *bolt.DB) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -283,13 +283,13 @@ func TestConcurrentSavesGroupCommit(t *testing.T) {
 
 // txID returns the id of the last committed write transaction.
 // queued is how many writes wait for the next group commit.
-func queued(s *Store) int {
+func queued(s *FileStore) int {
 	s.group.mu.Lock()
 	defer s.group.mu.Unlock()
 	return len(s.group.queue)
 }
 
-func txID(t *testing.T, s *Store) int {
+func txID(t *testing.T, s *FileStore) int {
 	t.Helper()
 	var id int
 	if err := s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil }); err != nil {
@@ -395,7 +395,7 @@ func TestBadStoredRecord(t *testing.T) {
 }
 
 // putRaw stores bytes under name, bypassing the codec.
-func putRaw(t *testing.T, s *Store, name, data string) {
+func putRaw(t *testing.T, s *FileStore, name, data string) {
 	t.Helper()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketName).Put([]byte(name), []byte(data))
