@@ -17,6 +17,7 @@ import (
 
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/testkit"
 )
 
 var (
@@ -77,28 +78,18 @@ func newWrappedHarness(t *testing.T, ttl time.Duration, wrap func(http.Handler) 
 	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	base := srv.URL
-	var b strings.Builder
-	fmt.Fprintf(&b, "[state]\ndir = %q\n", h.state)
+	cfg := testkit.Config{StateDir: h.state}
 	for _, c := range creds {
 		h.p.AddClient(c, "secret-"+c)
 		rt := filepath.Join(h.dir, c+".rt")
 		if err := os.WriteFile(rt, []byte(h.p.IssueRefreshToken(c, "read")+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(&b, `
-[[credential]]
-name = %[1]q
-token_url = %[2]q
-client_id = %[1]q
-client_secret = "secret-%[1]s"
-refresh_token_file = %[3]q
-  [[credential.sink]]
-  type = "file"
-  path = %[4]q
-`, c, base+"/token", rt, h.sink(c))
+		cfg.Credentials = append(cfg.Credentials, testkit.Credential{Name: c, TokenURL: base + "/token", ClientID: c,
+			ClientSecret: "secret-" + c, RefreshTokenFile: rt, Sinks: []testkit.Sink{{Type: "file", Path: h.sink(c)}}})
 	}
 	h.cfg = filepath.Join(h.dir, "tokend.toml")
-	if err := os.WriteFile(h.cfg, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(h.cfg, []byte(cfg.TOML()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return h
