@@ -20,6 +20,8 @@ type entry struct {
 	pending  *state.Record // answered refresh that is not on disk yet
 	status   state.Status
 	next     time.Time // next planned refresh; zero when none
+	expOf    time.Time // the rec.ExpiresAt that expAt was pinned for (expiryLocked)
+	expAt    time.Time // rec's expiry on the scheduler's clock
 	attempt  int       // consecutive refresh/save failures
 	inflight bool
 	forced   bool
@@ -142,6 +144,7 @@ func (s *Scheduler) prepareRecordLocked(e *entry, rec state.Record, found bool, 
 
 // planLocked schedules the next refresh from the committed record.
 func (s *Scheduler) planLocked(e *entry, now time.Time) {
+	s.expiryLocked(e) // pin the expiry on the scheduler's clock before the wall clock can step
 	at := NextRefresh(Plan{Now: now, IssuedAt: e.rec.IssuedAt, ExpiresAt: e.rec.ExpiresAt,
 		RefreshBefore: e.cred.RefreshBefore, Schedule: e.cred.Schedule, Jitter: s.opts.Rand(), MinDelay: s.opts.MinInterval})
 	if at.IsZero() {

@@ -60,7 +60,7 @@ func (s *Scheduler) startLocked(ctx context.Context, it item, from *provider) bo
 		e.deferred[it.kind] = true // run it when the job in flight finishes
 		return true
 	}
-	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown, planned: it.at}
+	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown, planned: it.wall}
 	switch it.kind {
 	case jobRefresh:
 		if e.pending != nil { // never spend a token while the newer one is not on disk

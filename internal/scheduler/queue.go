@@ -30,14 +30,16 @@ func (k jobKind) String() string {
 // seq for that kind is stale and skipped when popped (lazy deletion keeps
 // rescheduling O(log n)). compact drops stale items in bulk.
 type item struct {
-	at   time.Time
+	at   time.Time // when it is due on the scheduler's clock (clock.go): the heap's order
+	wall time.Time // the wall time it was planned for (logs, lateness)
 	name string
 	kind jobKind
 	seq  uint64
 }
 
-// timerQueue is a min-heap of items ordered by due time: one timer structure
-// for every credential instead of a goroutine and timer each.
+// timerQueue is a min-heap of items ordered by due time (on the scheduler's
+// clock): one timer structure for every credential instead of a goroutine and
+// timer each.
 //
 // Its memory follows the live items: stale items are dropped once they make
 // up half of the heap (a reload re-plans every credential, leaving one stale

@@ -115,7 +115,7 @@ func (s *Scheduler) failedLocked(e *entry, j job, res result, now time.Time) {
 	if errors.As(res.err, &ge) {
 		retryAfter = ge.RetryAfter
 	}
-	d, pastExpiry := s.opts.Backoff.Delay(e.attempt, s.opts.Rand(), retryAfter, now, e.rec.ExpiresAt)
+	d, pastExpiry := s.retryDelayLocked(e, se != nil, retryAfter)
 	s.scheduleLocked(e, jobRefresh, now.Add(d))
 	fields = append(fields, zap.Int("attempt", e.attempt), zap.Duration("retry_in", d))
 	if retryAfter > 0 {
@@ -126,6 +126,32 @@ func (s *Scheduler) failedLocked(e *entry, j job, res result, now time.Time) {
 		return
 	}
 	e.log.Warn("refresh failed; backing off", append(fields, s.recFields(e)...)...)
+}
+
+// maxStorageRetry caps the wait between retries of a refresh that failed on
+// the state store (a sealed or unreachable Vault, a store being re-created)
+// while the credential's access token has expired or expires before the
+// normal backoff would retry: the store's recovery is then what the sinks
+// wait for (issue 16 item 7: with the general backoff, 55.7 s after unseal).
+const maxStorageRetry = 5 * time.Second
+
+// retryDelayLocked returns the backoff before e's next refresh attempt and
+// whether that attempt comes after the access token expires. The token's
+// remaining life is measured on the scheduler's clock (clock.go), so a step
+// of the wall clock neither stretches nor shrinks it. A storage failure with
+// no access token, or one that would otherwise retry past expiry, backs off
+// at most maxStorageRetry (never below Backoff.Min).
+func (s *Scheduler) retryDelayLocked(e *entry, storage bool, retryAfter time.Duration) (time.Duration, bool) {
+	_, now := s.clockLocked()
+	exp := s.expiryLocked(e)
+	jitter := s.opts.Rand()
+	d, pastExpiry := s.opts.Backoff.Delay(e.attempt, jitter, retryAfter, now, exp)
+	if storage && (pastExpiry || e.rec.AccessToken.IsZero()) {
+		b := s.opts.Backoff
+		b.Max = min(b.Max, max(maxStorageRetry, b.Min))
+		d, pastExpiry = b.Delay(e.attempt, jitter, retryAfter, now, exp)
+	}
+	return d, pastExpiry
 }
 
 // sinkResultsLocked records sink outcomes and plans a retry for failed ones.

@@ -96,11 +96,11 @@ type Options struct {
 	ShutdownGrace time.Duration    // default 30s: how long Run waits for in-flight work after ctx ends
 	SaveTimeout   time.Duration    // default 15s per durable save
 	SinkTimeout   time.Duration    // default 30s per sink write
-	MaxWait       time.Duration    // default 30s: longest sleep before re-reading the wall clock (suspend/resume)
+	MaxWait       time.Duration    // default 30s: longest sleep before re-reading the wall clock (suspend/resume, clock steps)
 	Backoff       Backoff          // default DefaultBackoff
 	MinInterval   time.Duration    // default 2s: shortest gap between successful refreshes of one credential
 	ClaimTTL      time.Duration    // default 2m: claim lifetime with a Claimer store (must outlast one refresh)
-	Now           func() time.Time // wall clock; default time.Now
+	Now           func() time.Time // wall clock; default time.Now (timers run on the monotonic clock and re-read it: clock.go)
 	Rand          func() float64   // jitter in [0,1); default math/rand/v2
 	// OnLoop, if set, is called on every iteration of the scheduler loop (at
 	// least every MaxWait), outside any lock: a liveness signal for watchdogs.
@@ -123,6 +123,7 @@ type Scheduler struct {
 	entries map[string]*entry
 	order   []string // config order, for stable status output
 	q       timerQueue
+	clk     schedClock
 	ready   []item // due, waiting for a worker slot
 	gates   gates  // per-provider limits and their waiting refreshes (limits.go)
 	running int
@@ -262,10 +263,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) dispatchDue(workCtx context.Context) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now, clk := s.clockLocked()
 	for {
 		it, ok := s.q.peek()
-		if !ok || it.at.After(now) {
+		if !ok || it.at.After(clk) {
 			break
 		}
 		s.q.pop()
@@ -284,7 +285,7 @@ func (s *Scheduler) dispatchDue(workCtx context.Context) time.Duration {
 	}
 	wait := s.tokenWaitLocked(now, s.opts.MaxWait)
 	if it, ok := s.q.peek(); ok {
-		wait = min(wait, it.at.Sub(now))
+		wait = min(wait, it.at.Sub(clk))
 	}
 	return max(wait, 0)
 }
@@ -330,11 +331,12 @@ func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 	return nil
 }
 
-// schedule queues a job for e at the given time, replacing any earlier one of
-// the same kind.
+// scheduleLocked queues a job for e at the given wall time, planned just now,
+// replacing any earlier one of the same kind. It is queued on the scheduler's
+// clock (clock.go): a later step of the wall clock does not move it.
 func (s *Scheduler) scheduleLocked(e *entry, kind jobKind, at time.Time) {
 	e.seq[kind]++
-	s.q.add(item{at: at, name: e.cred.Name, kind: kind, seq: e.seq[kind]}, s.currentLocked)
+	s.q.add(item{at: s.dueLocked(at), wall: at, name: e.cred.Name, kind: kind, seq: e.seq[kind]}, s.currentLocked)
 	if kind == jobRefresh {
 		e.next = at
 	}
