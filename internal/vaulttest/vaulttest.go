@@ -7,7 +7,6 @@
 package vaulttest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -23,6 +22,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/tokend/tokend/internal/syncbuf"
 )
 
 // Server is one `vault server -dev` on 127.0.0.1. Dev mode keeps everything
@@ -37,7 +38,7 @@ type Server struct {
 	home string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncbuf.Buffer // written by the server process's output copier
 }
 
 var (
@@ -114,7 +115,7 @@ func (s *Server) start() error {
 	cmd := exec.Command(s.bin, "server", "-dev", "-dev-no-store-token",
 		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", s.port), "-dev-root-token-id="+s.RootToken)
 	cmd.Env = []string{"HOME=" + s.home, "PATH=" + os.Getenv("PATH"), "VAULT_LOG_LEVEL=warn"}
-	s.out = &bytes.Buffer{}
+	s.out = &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		return err
