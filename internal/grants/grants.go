@@ -67,6 +67,12 @@ type Config struct {
 	// OmitGrantType leaves grant_type out of client_credentials requests, for
 	// providers that document a body without it (Basiq: `scope=...` only).
 	OmitGrantType bool
+	// GrantOptions and AuthOptions are the grant's and the auth method's own
+	// keys (GrantKind.Options, AuthMethod.Options), decoded, defaulted and
+	// checked by internal/config; nil when the kind has none or the Config is
+	// built in code (the kind then treats every key as unset).
+	GrantOptions Options
+	AuthOptions  Options
 	// IntrospectionURL is the RFC 7662 endpoint used by Introspect and
 	// FillExpiry; "" disables introspection. Same URL rules as TokenURL.
 	IntrospectionURL string
