@@ -23,8 +23,10 @@ type optionKind struct {
 }
 
 // optionKinds lists every kind that has options, grants first, in table
-// order; optionKeys is the sorted union of their keys. Both are derived once
-// from the fixed tables.
+// order, and the sorted union of their keys that are not also keys of
+// Credential (a kind may read a shared key such as api_url into its options
+// too; such a key is everyone's, never "another kind's"). Both are derived
+// once from the fixed tables.
 var optionKinds = sync.OnceValues(func() ([]optionKind, []string) {
 	var out []optionKind
 	var all []string
@@ -44,13 +46,17 @@ var optionKinds = sync.OnceValues(func() ([]optionKind, []string) {
 	for _, m := range grants.AuthMethods() {
 		add("auth_style", string(m.Name), m.Options)
 	}
+	shared := tomlKeysOf(reflect.TypeFor[Credential]())
+	all = slices.DeleteFunc(all, func(k string) bool { return slices.Contains(shared, k) })
 	slices.Sort(all)
 	return out, slices.Compact(all)
 })
 
 // tomlKeys lists the toml keys of the struct o points to.
-func tomlKeys(o grants.Options) []string {
-	t := reflect.TypeOf(o).Elem()
+func tomlKeys(o grants.Options) []string { return tomlKeysOf(reflect.TypeOf(o).Elem()) }
+
+// tomlKeysOf lists the toml keys of the struct type t.
+func tomlKeysOf(t reflect.Type) []string {
 	var keys []string
 	for i := range t.NumField() {
 		f := t.Field(i)
@@ -72,18 +78,26 @@ func tomlKeys(o grants.Options) []string {
 type optionDecoder struct {
 	md      *toml.MetaData
 	set     map[string]bool          // option keys some credential sets
+	others  []string                 // those of them that can be another kind's (not Credential's), sorted
 	foreign map[string]reflect.Value // grant+" "+auth_style -> *struct{ any per foreign key }, or invalid
 }
 
 func newOptionDecoder(md *toml.MetaData) *optionDecoder {
 	d := &optionDecoder{md: md}
-	_, keys := optionKinds()
-	for _, k := range keys {
-		if md.Type("credential", k) != "" {
-			if d.set == nil {
-				d.set = map[string]bool{}
+	kinds, others := optionKinds()
+	for _, k := range kinds {
+		for _, key := range k.keys {
+			if !d.set[key] && md.Type("credential", key) != "" {
+				if d.set == nil {
+					d.set = map[string]bool{}
+				}
+				d.set[key] = true
 			}
-			d.set[k] = true
+		}
+	}
+	for _, key := range others {
+		if d.set[key] {
+			d.others = append(d.others, key)
 		}
 	}
 	return d
@@ -105,7 +119,7 @@ func (d *optionDecoder) decode(p toml.Primitive, cr *Credential) {
 	if aok && m.Options != nil {
 		cr.AuthOptions = d.options(p, "auth_style", cr.AuthStyle, m.Options, &own, cr)
 	}
-	if len(d.set) == 0 {
+	if len(d.others) == 0 {
 		return
 	}
 	pair := cr.Grant + " " + cr.AuthStyle
@@ -115,13 +129,7 @@ func (d *optionDecoder) decode(p toml.Primitive, cr *Credential) {
 	fv, ok := d.foreign[pair]
 	if !ok {
 		var fields []reflect.StructField
-		for _, key := range slices.Sorted(func(yield func(string) bool) {
-			for k := range d.set {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, key := range d.others {
 			if !slices.Contains(own, key) {
 				fields = append(fields, reflect.StructField{Name: fmt.Sprintf("F%d", len(fields)),
 					Type: reflect.TypeFor[any](), Tag: reflect.StructTag(fmt.Sprintf("toml:%q", key))})

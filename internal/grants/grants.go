@@ -5,6 +5,13 @@
 // client authentication methods are one table each (kinds.go,
 // authmethods.go) that the rest of tokend asks instead of switching on names.
 //
+// Adding a grant kind or an auth method is two edits: a file here with its
+// request builder (or Apply) and, if it has config keys of its own, its
+// Options struct (toml tags, Defaults, Validate; SecretOptions for key
+// files, Seeder for a refresh-token seed file; options.go); then one entry
+// in grantKinds or authMethods. internal/config decodes the kind's keys into
+// its Options and hands them on in Config.GrantOptions or AuthOptions.
+//
 // The package holds no state between calls and never logs. A Client is safe
 // for concurrent use; whether two concurrent refreshes with the same refresh
 // token make sense is the caller's business (tokend's scheduler serialises

@@ -48,7 +48,8 @@ type GrantKind struct {
 	// SpendsRefreshToken says renewing presents the stored refresh token:
 	// the scheduler refuses to renew without one, records a durable intent
 	// before the request and commits the rotated token after it (the refresh
-	// order), and seeds the first one from refresh_token_file.
+	// order), and seeds the first one from the file its options name
+	// (Seeder: refresh_token_file).
 	SpendsRefreshToken bool
 	// NeedsBootstrap says the first tokens come from out of band (`tokend
 	// authorize` or `tokend import`). When false, both commands refuse the
