@@ -77,9 +77,9 @@ func tomlKeysOf(t reflect.Type) []string {
 // defaulted.
 type optionDecoder struct {
 	md      *toml.MetaData
-	set     map[string]bool          // option keys some credential sets
-	others  []string                 // those of them that can be another kind's (not Credential's), sorted
-	foreign map[string]reflect.Value // grant+" "+auth_style -> *struct{ any per foreign key }, or invalid
+	set     map[string]bool             // option keys some credential sets
+	others  []string                    // those of them that can be another kind's (not Credential's), sorted
+	foreign map[[2]string]reflect.Value // {grant, auth_style} -> *struct{ any per foreign key }, or invalid
 }
 
 func newOptionDecoder(md *toml.MetaData) *optionDecoder {
@@ -110,21 +110,21 @@ func newOptionDecoder(md *toml.MetaData) *optionDecoder {
 func (d *optionDecoder) decode(p toml.Primitive, cr *Credential) {
 	g, gerr := grants.LookupGrant(grants.Grant(cr.Grant))
 	gok := gerr == nil && g.Configurable
-	m, aerr := grants.LookupAuthMethod(grants.AuthStyle(cr.AuthStyle))
+	_, aerr := grants.LookupAuthMethod(grants.AuthStyle(cr.AuthStyle))
 	aok := aerr == nil
 	var own []string
-	if gok && g.Options != nil {
-		cr.GrantOptions = d.options(p, "grant", cr.Grant, g.Options, &own, cr)
+	if k := lookupOptionKind("grant", cr.Grant); gok && k != nil {
+		cr.GrantOptions = d.options(p, k, &own, cr)
 	}
-	if aok && m.Options != nil {
-		cr.AuthOptions = d.options(p, "auth_style", cr.AuthStyle, m.Options, &own, cr)
+	if k := lookupOptionKind("auth_style", cr.AuthStyle); aok && k != nil {
+		cr.AuthOptions = d.options(p, k, &own, cr)
 	}
 	if len(d.others) == 0 {
 		return
 	}
-	pair := cr.Grant + " " + cr.AuthStyle
+	pair := [2]string{cr.Grant, cr.AuthStyle}
 	if d.foreign == nil {
-		d.foreign = map[string]reflect.Value{}
+		d.foreign = map[[2]string]reflect.Value{}
 	}
 	fv, ok := d.foreign[pair]
 	if !ok {
@@ -163,26 +163,33 @@ func (d *optionDecoder) decode(p toml.Primitive, cr *Credential) {
 	}
 }
 
-// options makes the options of the kind called name in table, decodes its
-// keys from p when the document sets any of them, and applies its defaults.
-// Its keys are added to own.
-func (d *optionDecoder) options(p toml.Primitive, table, name string, newOpts func() grants.Options, own *[]string, cr *Credential) grants.Options {
-	o := newOpts()
+// options makes empty options of kind k, decodes its keys from p when the
+// document sets any of them, and applies its defaults. Its keys are added to
+// own.
+func (d *optionDecoder) options(p toml.Primitive, k *optionKind, own *[]string, cr *Credential) grants.Options {
+	o := k.new()
 	if len(d.set) > 0 {
-		kinds, _ := optionKinds()
-		i := slices.IndexFunc(kinds, func(k optionKind) bool { return k.table == table && k.name == name })
-		if i >= 0 {
-			keys := kinds[i].keys
-			*own = append(*own, keys...)
-			if slices.ContainsFunc(keys, func(k string) bool { return d.set[k] }) {
-				if err := d.md.PrimitiveDecode(p, o); err != nil {
-					cr.issues().problem = err
-				}
+		*own = append(*own, k.keys...)
+		if slices.ContainsFunc(k.keys, func(key string) bool { return d.set[key] }) {
+			if err := d.md.PrimitiveDecode(p, o); err != nil {
+				cr.issues().problem = err
 			}
 		}
 	}
 	o.Defaults()
 	return o
+}
+
+// lookupOptionKind is the kind called name in table ("grant" or
+// "auth_style") if it has options; nil otherwise.
+func lookupOptionKind(table, name string) *optionKind {
+	kinds, _ := optionKinds()
+	for i := range kinds {
+		if kinds[i].table == table && kinds[i].name == name {
+			return &kinds[i]
+		}
+	}
+	return nil
 }
 
 // optionUsers lists the kinds whose options have key.
