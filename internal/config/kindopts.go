@@ -112,12 +112,12 @@ func (d *optionDecoder) decode(p toml.Primitive, cr *Credential) {
 	gok := gerr == nil && g.Configurable
 	_, aerr := grants.LookupAuthMethod(grants.AuthStyle(cr.AuthStyle))
 	aok := aerr == nil
-	var own []string
-	if k := lookupOptionKind("grant", cr.Grant); gok && k != nil {
-		cr.GrantOptions = d.options(p, k, &own, cr)
+	gk, ak := lookupOptionKind("grant", cr.Grant), lookupOptionKind("auth_style", cr.AuthStyle)
+	if gok && gk != nil {
+		cr.GrantOptions = d.options(p, gk, cr)
 	}
-	if k := lookupOptionKind("auth_style", cr.AuthStyle); aok && k != nil {
-		cr.AuthOptions = d.options(p, k, &own, cr)
+	if aok && ak != nil {
+		cr.AuthOptions = d.options(p, ak, cr)
 	}
 	if len(d.others) == 0 {
 		return
@@ -130,7 +130,7 @@ func (d *optionDecoder) decode(p toml.Primitive, cr *Credential) {
 	if !ok {
 		var fields []reflect.StructField
 		for _, key := range d.others {
-			if !slices.Contains(own, key) {
+			if !(gk != nil && slices.Contains(gk.keys, key)) && !(ak != nil && slices.Contains(ak.keys, key)) {
 				fields = append(fields, reflect.StructField{Name: fmt.Sprintf("F%d", len(fields)),
 					Type: reflect.TypeFor[any](), Tag: reflect.StructTag(fmt.Sprintf("toml:%q", key))})
 			}
@@ -164,16 +164,12 @@ func (d *optionDecoder) decode(p toml.Primitive, cr *Credential) {
 }
 
 // options makes empty options of kind k, decodes its keys from p when the
-// document sets any of them, and applies its defaults. Its keys are added to
-// own.
-func (d *optionDecoder) options(p toml.Primitive, k *optionKind, own *[]string, cr *Credential) grants.Options {
+// document sets any of them, and applies its defaults.
+func (d *optionDecoder) options(p toml.Primitive, k *optionKind, cr *Credential) grants.Options {
 	o := k.new()
-	if len(d.set) > 0 {
-		*own = append(*own, k.keys...)
-		if slices.ContainsFunc(k.keys, func(key string) bool { return d.set[key] }) {
-			if err := d.md.PrimitiveDecode(p, o); err != nil {
-				cr.issues().problem = err
-			}
+	if len(d.set) > 0 && slices.ContainsFunc(k.keys, func(key string) bool { return d.set[key] }) {
+		if err := d.md.PrimitiveDecode(p, o); err != nil {
+			cr.issues().problem = err
 		}
 	}
 	o.Defaults()
