@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/secret"
 )
 
@@ -94,10 +95,17 @@ type Credential struct {
 	APIKeyFile       string `toml:"api_key_file"`
 	APIKeyEnv        string `toml:"api_key_env"`
 
-	RefreshTokenFile string   `toml:"refresh_token_file"`
-	RefreshBefore    Duration `toml:"refresh_before"`
-	DefaultLifetime  Duration `toml:"default_lifetime"`
-	Schedule         string   `toml:"schedule"`
+	RefreshBefore   Duration `toml:"refresh_before"`
+	DefaultLifetime Duration `toml:"default_lifetime"`
+	Schedule        string   `toml:"schedule"`
+
+	// GrantOptions and AuthOptions are the keys of the credential's grant
+	// kind and auth method that are their own (grants.Options, e.g. the
+	// refresh_token grant's refresh_token_file), decoded from the table by
+	// the kind's options struct (kindopts.go) and defaulted; nil when the
+	// kind has none.
+	GrantOptions grants.Options `toml:"-"`
+	AuthOptions  grants.Options `toml:"-"`
 
 	// SinkTables are the [[credential.sink]] tables as decoded from the
 	// document, before each is decoded by its kind into Sinks (sinks.go);
@@ -108,6 +116,8 @@ type Credential struct {
 	// Secret is the resolved client secret (from client_secret, _file or
 	// _env) or API key (api_key, _file, _env), filled by ResolveSecrets.
 	Secret secret.Secret `toml:"-"`
+
+	optionIssues *optionIssues // what decoding the options found, reported by validate (kindopts.go)
 }
 
 // Duration is a time.Duration written as a string ("5m", "1h30m").
@@ -146,23 +156,45 @@ func Load(path string) (*Config, error) {
 // validates. Every problem is returned at once. Secrets are not read yet: call
 // ResolveSecrets before using the credentials.
 func Decode(data []byte) (*Config, error) {
-	var cfg Config
-	md, err := toml.Decode(string(data), &cfg)
+	var doc document
+	md, err := toml.Decode(string(data), &doc)
 	if err != nil {
 		return nil, decodeError(err)
 	}
-	cfg.decodeSinks(&md) // each [[credential.sink]] by its kind, before Undecoded
+	cfg := doc.Config
+	// Each [[credential]] in two steps: the keys every credential has, then
+	// (once defaults have settled its grant and auth_style) its kinds' own
+	// keys; each [[credential.sink]] by its kind. All before Undecoded.
+	cfg.Credentials = make([]Credential, len(doc.Credentials))
+	for i, p := range doc.Credentials {
+		if err := md.PrimitiveDecode(p, &cfg.Credentials[i]); err != nil {
+			return nil, decodeError(err)
+		}
+	}
+	cfg.decodeSinks(&md)
+	cfg.applyDefaults()
+	od := newOptionDecoder(&md)
+	for i, p := range doc.Credentials {
+		od.decode(p, &cfg.Credentials[i])
+	}
 	var problems []error
 	for _, k := range md.Undecoded() {
 		problems = append(problems, fmt.Errorf("%s: unknown key%s", k, lineOf(data, k)))
 	}
-	cfg.applyDefaults()
 	problems = append(problems, cfg.validate()...)
 	if len(problems) > 0 {
 		return nil, errors.Join(problems...)
 	}
 	detachStrings(&cfg) // no value may keep the whole document alive (detach.go)
 	return &cfg, nil
+}
+
+// document is what Decode decodes first: the config with its [[credential]]
+// tables left as toml.Primitive (Credentials is hidden by the shallower
+// field of the same key), each then decoded in steps.
+type document struct {
+	Config
+	Credentials []toml.Primitive `toml:"credential"`
 }
 
 // decodeError phrases a decoder error: its line and key when known.

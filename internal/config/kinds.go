@@ -18,14 +18,14 @@ type kindKey struct {
 	problem func(cr *Credential, users string) string
 }
 
-// kindKeys are the keys the grant and auth-method tables may list. A kind
-// that lists a key missing here is a programming error that the table tests
-// catch.
+// kindKeys are the keys the grant and auth-method tables may list in Keys:
+// the kind-specific keys that are still fields of Credential, because a rule
+// of their own ties them to the rest of it (send_grant_type: its default
+// comes from the provider preset and only false belongs to a kind; api_key:
+// one of the client secret's sources, checked and resolved with them). A new
+// kind's keys belong in its grants.Options instead (kindopts.go). A kind that
+// lists a key missing here is a programming error that the table tests catch.
 var kindKeys = map[string]kindKey{
-	"refresh_token_file": {
-		set:     func(cr *Credential) bool { return cr.RefreshTokenFile != "" },
-		problem: func(_ *Credential, users string) string { return "is only used with grant = " + users },
-	},
 	"send_grant_type": {
 		// true is what every grant does, so only false belongs to a kind.
 		set:     func(cr *Credential) bool { return cr.SendGrantType != nil && !*cr.SendGrantType },

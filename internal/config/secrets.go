@@ -6,12 +6,15 @@ import (
 	"os"
 	"strings"
 
+	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/secret"
 )
 
 // ResolveSecrets fills each credential's Secret from client_secret,
-// client_secret_file or client_secret_env. It returns every problem at once;
-// errors name the source, never the value.
+// client_secret_file or client_secret_env, and lets its grant kind's and
+// auth method's options read theirs (grants.SecretOptions, with
+// ReadSecretFile). It returns every problem at once; errors name the source,
+// never the value.
 func (c *Config) ResolveSecrets() error {
 	var errs []error
 	for i := range c.Credentials {
@@ -27,6 +30,13 @@ func (c *Config) ResolveSecrets() error {
 			continue
 		}
 		cr.Secret = v
+		for _, o := range []grants.Options{cr.GrantOptions, cr.AuthOptions} {
+			if so, ok := o.(grants.SecretOptions); ok {
+				if err := so.ResolveSecrets(ReadSecretFile); err != nil {
+					errs = append(errs, fmt.Errorf("credential %q: %w", cr.Name, err))
+				}
+			}
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -44,7 +44,8 @@ func (c *Config) validate() []error {
 	}
 	errs = append(errs, c.Status.validate()...)
 	names := map[string]bool{}
-	sinks := newSinkChecker() // sinks.go
+	sinks := newSinkChecker()  // sinks.go
+	opts := newOptionChecker() // kindopts.go
 	for i := range c.Credentials {
 		cr := &c.Credentials[i]
 		key := fmt.Sprintf("credential[%d]", i)
@@ -61,6 +62,7 @@ func (c *Config) validate() []error {
 		}
 		names[cr.Name] = true
 		errs = append(errs, cr.validate(key)...)
+		errs = append(errs, opts.check(key, cr)...)
 		errs = append(errs, sinks.check(key, cr)...)
 	}
 	return errs
@@ -119,6 +121,8 @@ func (cr *Credential) GrantsConfig() grants.Config {
 		DefaultLifetime:   cr.DefaultLifetime.Duration,
 		AllowInsecureHTTP: cr.AllowInsecureHTTP,
 		OmitGrantType:     cr.SendGrantType != nil && !*cr.SendGrantType,
+		GrantOptions:      cr.GrantOptions,
+		AuthOptions:       cr.AuthOptions,
 		IntrospectionURL:  cr.IntrospectionURL,
 	}
 }

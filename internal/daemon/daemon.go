@@ -156,7 +156,7 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 			return c, fmt.Errorf("schedule: %w", err)
 		}
 	}
-	if path := cr.RefreshTokenFile; path != "" {
+	if path := cr.SeedFile(); path != "" {
 		c.Seed = func() (secret.Secret, error) { return config.ReadSecretFile(path) }
 	}
 	var errs []error

@@ -45,7 +45,8 @@ const (
 // Connect Core §9): what it needs from the config, what it sends and how.
 // The token request and the introspection request both go through Apply. A
 // new method (private_key_jwt, client_secret_jwt, client_assertion) is one
-// file with its Apply plus one entry in authMethods. A method that
+// file with its Apply (and its Options, if it has keys of its own) plus one
+// entry in authMethods. A method that
 // authenticates at the TLS layer (tls_client_auth, RFC 8705 §2) will need a
 // field that configures the HTTP client's certificate when New builds the
 // Client; its Apply then only sends client_id.
@@ -55,9 +56,15 @@ type AuthMethod struct {
 	NeedsClientID bool
 	// Secret is the secret config validation requires (SecretNone: none).
 	Secret SecretKind
+	// Options returns empty options of the method's own config keys (see
+	// Options; e.g. private_key_jwt's private_key_file, signing_alg); nil
+	// when it has none. A new method declares its keys here.
+	Options func() Options
 	// Keys are the credential config keys this method uses beyond the ones
-	// every method shares (client_id, client_secret*). Config validation
-	// rejects a key that some method lists but the credential's does not.
+	// every method shares (client_id, client_secret*) that are still fields
+	// of config.Credential rather than Options (api_key, which is one of the
+	// client secret's sources). Config validation rejects a key that some
+	// method lists but the credential's does not.
 	Keys []string
 	// BodyParams are the body parameters Apply sets: a configured param of
 	// the same name is rejected (the protocol-owned ones are rejected anyway).

@@ -5,6 +5,13 @@
 // client authentication methods are one table each (kinds.go,
 // authmethods.go) that the rest of tokend asks instead of switching on names.
 //
+// Adding a grant kind or an auth method is two edits: a file here with its
+// request builder (or Apply) and, if it has config keys of its own, its
+// Options struct (toml tags, Defaults, Validate; SecretOptions for key
+// files, Seeder for a refresh-token seed file; options.go); then one entry
+// in grantKinds or authMethods. internal/config decodes the kind's keys into
+// its Options and hands them on in Config.GrantOptions or AuthOptions.
+//
 // The package holds no state between calls and never logs. A Client is safe
 // for concurrent use; whether two concurrent refreshes with the same refresh
 // token make sense is the caller's business (tokend's scheduler serialises
@@ -67,6 +74,12 @@ type Config struct {
 	// OmitGrantType leaves grant_type out of client_credentials requests, for
 	// providers that document a body without it (Basiq: `scope=...` only).
 	OmitGrantType bool
+	// GrantOptions and AuthOptions are the grant's and the auth method's own
+	// keys (GrantKind.Options, AuthMethod.Options), decoded, defaulted and
+	// checked by internal/config; nil when the kind has none or the Config is
+	// built in code (the kind then treats every key as unset).
+	GrantOptions Options
+	AuthOptions  Options
 	// IntrospectionURL is the RFC 7662 endpoint used by Introspect and
 	// FillExpiry; "" disables introspection. Same URL rules as TokenURL.
 	IntrospectionURL string

@@ -26,7 +26,8 @@ const DefaultGrant = GrantRefreshToken
 // GrantKind is everything tokend knows about one grant type, in one place:
 // config validation, the scheduler, `tokend authorize`/`import` and the
 // Client ask it instead of comparing grant names. A new grant is one file
-// with its request builder plus one entry in grantKinds; if it needs a
+// with its request builder (and its Options, if it has keys of its own)
+// plus one entry in grantKinds; if it needs a
 // switch on its name anywhere else, this struct is missing a field.
 type GrantKind struct {
 	Name Grant
@@ -35,15 +36,20 @@ type GrantKind struct {
 	// code (Client.ExchangeCode), then the credential renews with
 	// refresh_token.
 	Configurable bool
+	// Options returns empty options of the grant's own config keys (see
+	// Options); nil when it has none. A new grant declares its keys here.
+	Options func() Options
 	// Keys are the credential config keys this grant uses beyond the ones
-	// every grant shares (token_url, client_id, scopes, ...). Config
-	// validation rejects a key that some kind lists but the credential's
-	// grant does not.
+	// every grant shares (token_url, client_id, scopes, ...) that are still
+	// fields of config.Credential rather than Options (send_grant_type,
+	// whose default comes from the provider preset). Config validation
+	// rejects a key that some kind lists but the credential's grant does not.
 	Keys []string
 	// SpendsRefreshToken says renewing presents the stored refresh token:
 	// the scheduler refuses to renew without one, records a durable intent
 	// before the request and commits the rotated token after it (the refresh
-	// order), and seeds the first one from refresh_token_file.
+	// order), and seeds the first one from the file its options name
+	// (Seeder: refresh_token_file).
 	SpendsRefreshToken bool
 	// NeedsBootstrap says the first tokens come from out of band (`tokend
 	// authorize` or `tokend import`). When false, both commands refuse the
@@ -69,7 +75,7 @@ type GrantInput struct {
 // grantKinds is the table of grant types. LookupGrant hands out copies.
 var grantKinds = []GrantKind{
 	{
-		Name: GrantRefreshToken, Configurable: true, Keys: []string{"refresh_token_file"},
+		Name: GrantRefreshToken, Configurable: true, Options: newOptions[RefreshTokenOptions](),
 		SpendsRefreshToken: true, NeedsBootstrap: true, Request: refreshTokenRequest,
 	},
 	{
@@ -126,17 +132,6 @@ func grantKind(name Grant) *GrantKind {
 		}
 	}
 	return nil
-}
-
-// refreshTokenRequest redeems the stored refresh token (RFC 6749 §6). It
-// fails permanently, without a request, when there is none.
-func refreshTokenRequest(_ *Config, in GrantInput) (url.Values, []string, *Error) {
-	if in.RefreshToken.IsZero() {
-		return nil, nil, &Error{Code: "no_refresh_token", Class: ClassPermanent,
-			Description: "no refresh token to redeem", Err: ErrNoRefreshToken}
-	}
-	rt := in.RefreshToken.Reveal()
-	return url.Values{"grant_type": {string(GrantRefreshToken)}, "refresh_token": {rt}}, []string{rt}, nil
 }
 
 // clientCredentialsRequest asks for a token with the client's own

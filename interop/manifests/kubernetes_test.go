@@ -191,7 +191,7 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("sink %s is outside the writable /run/tokend", path)
 			}
 		}
-		for _, f := range []string{cr.ClientSecretFile, cr.RefreshTokenFile} {
+		for _, f := range []string{cr.ClientSecretFile, cr.SeedFile()} {
 			if f != "" && !strings.HasPrefix(f, "/etc/tokend/secrets/") {
 				t.Errorf("%s is not in the Secret mount", f)
 			}
