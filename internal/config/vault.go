@@ -20,11 +20,11 @@ const (
 	DefaultClaimTTL = 10 * time.Second
 	// MinClaimTTL and MaxClaimTTL bound state.claim_ttl: the heartbeat renews
 	// every third of it, and a dead replica's credentials wait for it.
-	MinClaimTTL = 3 * time.Second
-	MaxClaimTTL = 10 * time.Minute
-	DefaultAppRoleMount     = "approle"
-	DefaultKubernetesMount  = "kubernetes"
-	DefaultKubernetesJWT    = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	MinClaimTTL            = 3 * time.Second
+	MaxClaimTTL            = 10 * time.Minute
+	DefaultAppRoleMount    = "approle"
+	DefaultKubernetesMount = "kubernetes"
+	DefaultKubernetesJWT   = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 )
 
 // Vault is the [vault] table: how tokend reaches and logs in to Vault. It is
