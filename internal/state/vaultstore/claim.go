@@ -80,7 +80,7 @@ func (s *Store) HoldClaim(ctx context.Context, name string, ttl time.Duration) (
 		released = true
 		close(stop)
 		<-done
-		if context.Cause(hctx) != ErrClaimLost {
+		if !errors.Is(context.Cause(hctx), ErrClaimLost) {
 			s.clear(ctx, name, v)
 		}
 		cancel(context.Canceled)
