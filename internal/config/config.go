@@ -42,6 +42,15 @@ type State struct {
 	Dir     string `toml:"dir"`     // default /var/lib/tokend
 	Mount   string `toml:"mount"`   // vault: KV v2 mount, default "secret"
 	Prefix  string `toml:"prefix"`  // vault: key prefix, default "tokend/state"
+	// ClaimTTL (vault backend) is how long a replica's refresh claim lives
+	// without renewal: the holder renews it every third of it while it works,
+	// and the others take over a dead replica's claims after it. Default 10s.
+	ClaimTTL Duration `toml:"claim_ttl"`
+	// Owner (vault backend) names this replica in claims; it must differ
+	// between replicas and stay the same across restarts, so a restarted
+	// replica takes its own claims back at once. Default: hostname + ":" +
+	// state dir.
+	Owner string `toml:"owner"`
 	// EncryptionKeyFile (file backend): a 32-byte key, raw or 64 hex digits;
 	// every record is then sealed with AES-256-GCM (state.Options).
 	EncryptionKeyFile string `toml:"encryption_key_file"`

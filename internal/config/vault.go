@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"strings"
+	"time"
 
 	"github.com/tokend/tokend/internal/sinks/kinds"
 	"github.com/tokend/tokend/internal/vaultclient"
@@ -13,9 +15,16 @@ const (
 	DefaultVaultAuth        = "token"
 	DefaultVaultKVMount     = "secret"
 	DefaultVaultStatePrefix = "tokend/state"
-	DefaultAppRoleMount     = "approle"
-	DefaultKubernetesMount  = "kubernetes"
-	DefaultKubernetesJWT    = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+	// DefaultClaimTTL is the vault backend's state.claim_ttl: a dead
+	// replica's claims are taken over within it plus one re-check (at most 15 s in all).
+	DefaultClaimTTL = 10 * time.Second
+	// MinClaimTTL and MaxClaimTTL bound state.claim_ttl: the heartbeat renews
+	// every third of it, and a dead replica's credentials wait for it.
+	MinClaimTTL            = 3 * time.Second
+	MaxClaimTTL            = 10 * time.Minute
+	DefaultAppRoleMount    = "approle"
+	DefaultKubernetesMount = "kubernetes"
+	DefaultKubernetesJWT   = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 )
 
 // Vault is the [vault] table: how tokend reaches and logs in to Vault. It is
@@ -85,6 +94,9 @@ func (c *Config) applyVaultDefaults() {
 		if c.State.Prefix == "" {
 			c.State.Prefix = DefaultVaultStatePrefix
 		}
+		if c.State.ClaimTTL.Duration == 0 {
+			c.State.ClaimTTL.Duration = DefaultClaimTTL
+		}
 	}
 }
 
@@ -115,8 +127,19 @@ func (c *Config) validateVault() []error {
 	if c.State.Backend == "vault" {
 		checkKVPath(bad, "state.prefix", c.State.Prefix)
 		checkKVPath(bad, "state.mount", c.State.Mount)
-	} else if c.State.Mount != "" || c.State.Prefix != "" {
-		bad("state.mount", "mount and prefix are only used with backend = \"vault\"")
+		if d := c.State.ClaimTTL.Duration; d < MinClaimTTL || d > MaxClaimTTL {
+			bad("state.claim_ttl", "%s is out of range (%s to %s)", d, MinClaimTTL, MaxClaimTTL)
+		}
+		if o := c.State.Owner; len(o) > 200 || strings.ContainsFunc(o, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			bad("state.owner", "must be at most 200 printable characters")
+		}
+	} else {
+		if c.State.Mount != "" || c.State.Prefix != "" {
+			bad("state.mount", "mount and prefix are only used with backend = \"vault\"")
+		}
+		if c.State.ClaimTTL.Duration != 0 || c.State.Owner != "" {
+			bad("state.claim_ttl", "claim_ttl and owner are only used with backend = \"vault\"")
+		}
 	}
 	v := c.Vault
 	if v == nil {

@@ -57,6 +57,9 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	if opts.MaxConcurrent == 0 {
 		opts.MaxConcurrent = cfg.Scheduler.MaxConcurrent
 	}
+	if opts.ClaimTTL == 0 {
+		opts.ClaimTTL = cfg.State.ClaimTTL.Duration // zero with the file backend: no claims
+	}
 	if opts.ShutdownGrace == 0 {
 		opts.ShutdownGrace = cfg.Scheduler.ShutdownGrace.Duration
 	}

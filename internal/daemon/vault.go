@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,7 +48,27 @@ func openStore(cfg *config.Config, vc *vaultclient.Client) (backend, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), vaultCheckTimeout)
 	defer cancel()
-	return vaultstore.Open(ctx, vaultstore.Options{Client: vc, Mount: cfg.State.Mount, Prefix: cfg.State.Prefix})
+	return vaultstore.Open(ctx, vaultstore.Options{Client: vc, Mount: cfg.State.Mount, Prefix: cfg.State.Prefix, Owner: claimOwner(cfg.State)})
+}
+
+// claimOwner is this replica's name in the vault backend's claims:
+// state.owner, or hostname + ":" + the absolute state dir. It is the same
+// after a restart, so a replica that was killed holding claims takes them
+// back at once instead of waiting claim_ttl; replicas on one host need
+// distinct state dirs (or owners).
+func claimOwner(st config.State) string {
+	if st.Owner != "" {
+		return st.Owner
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	dir, err := filepath.Abs(st.Dir)
+	if err != nil {
+		dir = st.Dir
+	}
+	return host + ":" + dir
 }
 
 // runVault keeps the Vault token alive while the daemon runs; the returned

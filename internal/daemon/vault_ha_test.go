@@ -88,9 +88,10 @@ token_file = %q
 [state]
 backend = "vault"
 prefix = "tokend/ha"
+owner = "replica%d"
 [scheduler]
 shutdown_grace = "5s"
-`, srv.Addr, tokenFile) + strings.ReplaceAll(body.String(), "SINKDIR", sinks)
+`, srv.Addr, tokenFile, r) + strings.ReplaceAll(body.String(), "SINKDIR", sinks)
 		cfg, err := config.Decode([]byte(toml))
 		if err != nil {
 			t.Fatal(err)

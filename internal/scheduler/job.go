@@ -103,16 +103,16 @@ func (s *Scheduler) startLocked(ctx context.Context, it item, from *provider) bo
 func (s *Scheduler) refresh(ctx context.Context, j job) result {
 	name := j.cred.Name
 	rec := j.rec
-	if cl, ok := s.store.(Claimer); ok {
-		release, err := cl.Claim(ctx, name, s.opts.ClaimTTL)
-		if errors.Is(err, state.ErrClaimed) {
-			return result{rec: rec, claimed: true}
-		}
-		if err != nil {
-			return result{rec: rec, err: &storageError{fmt.Errorf("claiming %q before refreshing: %w", name, err)}}
-		}
-		defer release()
+	parent := ctx
+	ctx, release, err := s.claim(ctx, name) // claim.go: ctx now ends when the claim is lost
+	if errors.Is(err, state.ErrClaimed) {
+		return s.adoptDespiteClaim(parent, j)
 	}
+	if err != nil {
+		return result{rec: rec, err: &storageError{fmt.Errorf("claiming %q before refreshing: %w", name, err)}}
+	}
+	defer release()
+	lost := func() bool { return ctx.Err() != nil && parent.Err() == nil }
 	// Re-check: another writer (replica, import) may have refreshed meanwhile.
 	cur, err := s.store.Load(ctx, name)
 	switch {
@@ -145,10 +145,16 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 		var ge *grants.Error
 		answered := errors.As(err, &ge) && ge.OutcomeKnown() // the provider answered: the outcome is known
 		rec = rec.Failed(errorInfo(err, j.unknown && grants.IsPermanent(err), s.now()), grants.IsPermanent(err), answered)
+		if lost() { // the new holder owns the record now: leave it alone
+			return result{rec: rec, err: &storageError{fmt.Errorf("refreshing %q: the refresh claim was lost: %w", name, err)}, spent: true, duration: dur}
+		}
 		s.persistFailure(ctx, rec, credLog{base: s.credLog, name: name})
 		return result{rec: rec, err: err, spent: true, duration: dur}
 	}
 	next := rec.Refreshed(TokensFrom(tok), start, s.now())
+	if lost() {
+		return s.commitAfterLoss(ctx, j, rec, next, dur)
+	}
 	// The provider has answered: finish the save even if shutdown began.
 	if err := s.save(context.WithoutCancel(ctx), next); err != nil {
 		return result{rec: rec, pending: &next, spent: true, duration: dur,
