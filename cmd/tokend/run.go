@@ -36,7 +36,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", zap.Error(err))
 		return storeExit(err) // 4: the state store is damaged (store.go)
 	}
-	ctx, stop := signalContext()
+	ctx, stop := shutdownSignals(log, d.Abandoned) // a second signal exits at once (signals.go)
 	defer stop()
 	defer reloadOnHangup(ctx, d)() // SIGHUP (systemctl reload) re-reads the config
 	log.Info("tokend running", zap.String("version", version), zap.String("config", *cfgPath))
