@@ -20,8 +20,8 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 // is read from stdin or --from-file, never from the command line, where it
 // would end up in shell history and the process list.
 func runImport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlags("import", "import NAME [--config FILE] [--from-file PATH]   (token on stdin: a refresh token line or a token JSON)", stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file")
+	fs := newFlags("import", "import NAME [--config FILE] [--from-file PATH]   (token on stdin: a refresh token line or a token JSON)", stdout, stderr)
+	cfgPath := configFlag(fs, "config file")
 	from := fs.String("from-file", "", "read the token from this file instead of stdin")
 	name, code, ok := parseWithName(fs, args)
 	if !ok {
