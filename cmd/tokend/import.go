@@ -84,7 +84,8 @@ func readToken(path string, stdin io.Reader, stderr io.Writer) ([]byte, error) {
 		}
 		r = f
 	} else if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintln(stderr, "Paste the refresh token (one line) or the token JSON, then press Ctrl-D:")
+		fmt.Fprintln(stderr, "Paste the refresh token (one line) or the token JSON; it is not shown:")
+		return bootstrap.ReadHidden(int(f.Fd()), 64<<10) // no echo: the token stays off the screen and scrollback
 	}
 	data, err := io.ReadAll(io.LimitReader(r, 64<<10+1))
 	if err != nil {
