@@ -10,7 +10,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 GOFLAGS=-trimpath go build -ldflags "-s -w -X main.version=${VERSION}" -o /out/tokend ./cmd/tokend
+RUN CGO_ENABLED=0 GOFLAGS=-trimpath go build -ldflags "-s -w -X github.com/tokend/tokend/internal/buildinfo.Version=${VERSION}" -o /out/tokend ./cmd/tokend
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tokend /usr/local/bin/tokend

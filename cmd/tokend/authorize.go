@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,8 +22,8 @@ func cmdAuthorize(args []string, stdout, stderr io.Writer) int {
 
 // runAuthorize is `tokend authorize` with its input injected (tests).
 func runAuthorize(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlags("authorize", "authorize NAME [--config FILE] [--code CODE|-] [--no-pkce] [--listen-timeout 5m]", stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file")
+	fs := newFlags("authorize", "authorize NAME [--config FILE] [--code CODE|-] [--no-pkce] [--listen-timeout 5m]", stdout, stderr)
+	cfgPath := configFlag(fs, "config file")
 	code := fs.String("code", "", `skip the loopback listener: "-" prints the URL and reads the code (or the callback URL) from stdin; any other value is a code obtained elsewhere`)
 	noPKCE := fs.Bool("no-pkce", false, "do not send a PKCE challenge (for providers that reject it)")
 	timeout := fs.Duration("listen-timeout", bootstrap.DefaultListenTimeout, "how long to wait for the redirect or the pasted code")
@@ -116,7 +115,7 @@ func loadCredential(ctx context.Context, path, name string, needSecrets bool, st
 
 // parseWithName parses flags around exactly one positional NAME, which may
 // come before, between or after the flags.
-func parseWithName(fs *flag.FlagSet, args []string) (string, int, bool) {
+func parseWithName(fs *flagSet, args []string) (string, int, bool) {
 	var names []string
 	for {
 		if code, ok := parse(fs, args); !ok {

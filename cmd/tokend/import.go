@@ -20,8 +20,8 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 // is read from stdin or --from-file, never from the command line, where it
 // would end up in shell history and the process list.
 func runImport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlags("import", "import NAME [--config FILE] [--from-file PATH]   (token on stdin: a refresh token line or a token JSON)", stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file")
+	fs := newFlags("import", "import NAME [--config FILE] [--from-file PATH]   (token on stdin: a refresh token line or a token JSON)", stdout, stderr)
+	cfgPath := configFlag(fs, "config file")
 	from := fs.String("from-file", "", "read the token from this file instead of stdin")
 	name, code, ok := parseWithName(fs, args)
 	if !ok {
@@ -84,7 +84,8 @@ func readToken(path string, stdin io.Reader, stderr io.Writer) ([]byte, error) {
 		}
 		r = f
 	} else if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintln(stderr, "Paste the refresh token (one line) or the token JSON, then press Ctrl-D:")
+		fmt.Fprintln(stderr, "Paste the refresh token (one line) or the token JSON; it is not shown:")
+		return bootstrap.ReadHidden(int(f.Fd()), 64<<10) // no echo: the token stays off the screen and scrollback
 	}
 	data, err := io.ReadAll(io.LimitReader(r, 64<<10+1))
 	if err != nil {

@@ -19,8 +19,8 @@ const exitInactive = 3
 // about its current access token, or with --refresh-token its refresh
 // token. Exit 0: active; 3: inactive (needs re-authorization); 1: error.
 func cmdIntrospect(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("introspect", "introspect NAME [--config FILE] [--refresh-token]", stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file")
+	fs := newFlags("introspect", "introspect NAME [--config FILE] [--refresh-token]", stdout, stderr)
+	cfgPath := configFlag(fs, "config file")
 	refresh := fs.Bool("refresh-token", false, "introspect the stored refresh token (needs the state store: tokend run must be stopped)")
 	name, code, ok := parseWithName(fs, args)
 	if !ok {

@@ -7,17 +7,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
-)
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+	"github.com/tokend/tokend/internal/buildinfo"
+)
 
 const defaultConfig = "/etc/tokend/tokend.toml"
 
@@ -39,7 +36,8 @@ func commands() []command {
 		{"refresh", "make the running daemon refresh a credential now", cmdRefresh},
 		{"reload", "make the running daemon re-read its config", cmdReload},
 		{"store", "check, back up or restore the state store (exit 4: damaged)", cmdStore},
-		{"version", "print the version", cmdVersion},
+		{"version", "print the version, VCS revision and Go version", cmdVersion},
+		{"completion", "print a shell completion script: bash, zsh or fish", cmdCompletion},
 	}
 }
 
@@ -48,12 +46,15 @@ func main() {
 }
 
 func realMain(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 0:
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help":
+		usage(stdout)
 		return 0
+	case args[0] == "--version" || args[0] == "-version":
+		return cmdVersion(args[1:], stdout, stderr)
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -70,30 +71,7 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'tokend <command> -h' for the flags of a command.")
-}
-
-// newFlags makes a FlagSet whose -h prints a summary and the flags.
-func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: tokend %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses flags and returns the exit code to use when parsing stops the
-// command (-h gives 0, a bad flag 2).
-func parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
-	}
-	return 0, true
+	fmt.Fprintln(w, "\nRun 'tokend <command> -h' for the flags of a command. --config (-c) defaults to $"+configEnv+" when set.")
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM.
@@ -102,10 +80,10 @@ func signalContext() (context.Context, context.CancelFunc) {
 }
 
 func cmdVersion(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("version", "version", stderr)
-	if code, ok := parse(fs, args); !ok {
+	fs := newFlags("version", "version", stdout, stderr)
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
 	}
-	fmt.Fprintf(stdout, "tokend %s\n", version)
+	fmt.Fprintln(stdout, buildinfo.Read())
 	return 0
 }

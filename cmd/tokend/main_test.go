@@ -19,8 +19,8 @@ func TestHelpAndUnknownCommands(t *testing.T) {
 		t.Fatalf("no args: %d %q", code, stderr)
 	}
 	for _, c := range commands() {
-		if code, _, stderr := run(c.name, "-h"); code != 0 || !strings.Contains(stderr, "Usage: tokend "+c.name) {
-			t.Errorf("%s -h: exit %d, %q", c.name, code, stderr)
+		if code, stdout, _ := run(c.name, "-h"); code != 0 || !strings.Contains(stdout, "Usage: tokend "+c.name) {
+			t.Errorf("%s -h: exit %d, %q", c.name, code, stdout)
 		}
 	}
 	if code, _, _ := run("frobnicate"); code != 2 {

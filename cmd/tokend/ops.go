@@ -66,10 +66,10 @@ func opsClient(cfgPath string, stderr io.Writer) (*status.Client, bool) {
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", "status [--config FILE] [-o table|json]", stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file (its [status] listen and state.dir locate the daemon)")
+	fs := newFlags("status", "status [--config FILE] [-o table|json]", stdout, stderr)
+	cfgPath := configFlag(fs, "config file (its [status] listen and state.dir locate the daemon)")
 	output := fs.String("o", "table", "output format: table or json")
-	if code, ok := parse(fs, args); !ok {
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
 	}
 	if *output != "table" && *output != "json" {
@@ -176,8 +176,8 @@ func lastError(st scheduler.CredentialStatus) string {
 }
 
 func cmdRefresh(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("refresh", "refresh [--config FILE] [--wait 30s] NAME", stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file (its [status] listen and state.dir locate the daemon)")
+	fs := newFlags("refresh", "refresh [--config FILE] [--wait 30s] NAME", stdout, stderr)
+	cfgPath := configFlag(fs, "config file (its [status] listen and state.dir locate the daemon)")
 	wait := fs.Duration("wait", 30*time.Second, "wait this long for the refresh to finish (0: just request it)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -238,9 +238,9 @@ func reportRefresh(ctx context.Context, c *status.Client, before scheduler.Crede
 }
 
 func cmdReload(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("reload", "reload [--config FILE]", stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file (its [status] listen and state.dir locate the daemon)")
-	if code, ok := parse(fs, args); !ok {
+	fs := newFlags("reload", "reload [--config FILE]", stdout, stderr)
+	cfgPath := configFlag(fs, "config file (its [status] listen and state.dir locate the daemon)")
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
 	}
 	c, ok := opsClient(*cfgPath, stderr)

@@ -8,19 +8,19 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tokend/tokend/internal/buildinfo"
 	"github.com/tokend/tokend/internal/daemon"
-	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("run", "run [--config FILE] [--log-level LEVEL]", stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file")
-	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if code, ok := parse(fs, args); !ok {
+	fs := newFlags("run", "run [-c|--config FILE] [--log-level LEVEL] [--log-format json|console]", stdout, stderr)
+	cfgPath := configFlag(fs, "config file")
+	newLogger := logFlags(fs)
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
 	}
-	log, err := logging.New(stderr, *level)
+	log, err := newLogger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "tokend: %v\n", err)
 		return 2
@@ -36,10 +36,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot start", zap.Error(err))
 		return storeExit(err) // 4: the state store is damaged (store.go)
 	}
-	ctx, stop := signalContext()
+	ctx, stop := shutdownSignals(log, d.Abandoned) // a second signal exits at once (signals.go)
 	defer stop()
 	defer reloadOnHangup(ctx, d)() // SIGHUP (systemctl reload) re-reads the config
-	log.Info("tokend running", zap.String("version", version), zap.String("config", *cfgPath))
+	log.Info("tokend running", zap.String("version", buildinfo.Read().Version), zap.String("config", *cfgPath))
 	if err := d.Run(ctx); err != nil {
 		log.Error("exiting with error", zap.Error(err))
 		return 1
@@ -66,9 +66,9 @@ func logNotStarting(log *zap.Logger, path string, err error) {
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", "validate [--config FILE]", stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file")
-	if code, ok := parse(fs, args); !ok {
+	fs := newFlags("validate", "validate [-c|--config FILE]", stdout, stderr)
+	cfgPath := configFlag(fs, "config file")
+	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
 	}
 	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{

@@ -23,20 +23,21 @@ const storeUsage = "store check|backup|restore [--config FILE | --dir STATE_DIR]
 //	restore  replaces tokend.db with the newest backup that passes the check (or
 //	         --from), keeping the damaged file aside (tokend must be stopped)
 func cmdStore(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		fmt.Fprintf(stderr, "Usage: tokend %s\n", storeUsage)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintf(stdout, "Usage: tokend %s\n", storeUsage)
 		return 0
 	}
 	sub := args[0]
-	fs := newFlags("store "+sub, storeUsage, stderr)
-	cfgPath := fs.String("config", defaultConfig, "config file (its [state] dir)")
+	fs := newFlags("store "+sub, storeUsage, stdout, stderr)
+	cfgPath := configFlag(fs, "config file (its [state] dir)")
 	dirFlag := fs.String("dir", "", "state directory (instead of --config)")
 	from := fs.String("from", "", "restore: the backup file to restore (default: the newest usable one)")
 	keep := fs.Int("keep", state.DefaultBackupKeep, "backup: how many backups to keep")
-	if code, ok := parse(fs, args[1:]); !ok {
+	if code, ok := parseNoArgs(fs, args[1:]); !ok {
 		return code
 	}
 	dir, err := storeDir(*dirFlag, *cfgPath)

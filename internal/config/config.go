@@ -72,6 +72,8 @@ type Scheduler struct {
 	ProviderBurst int `toml:"provider_burst"`
 	// Providers override the three for one host (limits.go).
 	Providers []ProviderLimit `toml:"provider"`
+	// RequestTimeout bounds one token request (timeouts.go).
+	RequestTimeout Duration `toml:"request_timeout"`
 }
 
 // Credential is one [[credential]] table.

@@ -33,6 +33,7 @@ func (c *Config) applyDefaults() {
 		c.Scheduler.ShutdownGrace.Duration = DefaultShutdownGrace
 	}
 	c.Scheduler.applyLimitDefaults() // per-provider limits: none unless configured (limits.go)
+	c.Scheduler.applyTimeoutDefaults()
 	for i := range c.Credentials {
 		c.Credentials[i].applyDefaults()
 	}

@@ -39,6 +39,7 @@ func (c *Config) validate() []error {
 		bad("scheduler.max_concurrent", "must be at least 1")
 	}
 	errs = append(errs, c.Scheduler.validateLimits()...)
+	errs = append(errs, c.Scheduler.validateTimeouts()...)
 	if len(c.Credentials) == 0 {
 		bad("credential", "no [[credential]] configured")
 	}

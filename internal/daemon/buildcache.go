@@ -41,6 +41,9 @@ func newBuildCache(cfg *config.Config, share *sinkShare) *buildCache {
 	b := &buildCache{files: map[string]*envfile.File{}, vars: map[string][]string{}, dirs: map[string]error{},
 		http:  grants.NewHTTPClient(max(cfg.Scheduler.MaxConcurrent, config.DefaultMaxConcurrent)),
 		share: share}
+	if d := cfg.Scheduler.RequestTimeout.Duration; d > 0 {
+		b.http.Timeout = d // [scheduler] request_timeout: one token request, reloadable
+	}
 	b.env = kinds.Env{File: file.Options{CheckDir: b.checkDir, DirSync: share.dirSync, Slots: share.fileSlots}, EnvFiles: b}
 	return b
 }

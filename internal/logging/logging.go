@@ -1,5 +1,6 @@
 // Package logging builds tokend's zap logger: JSON for machines when the
-// output is not a terminal, a readable console format when it is.
+// output is not a terminal, a readable console format when it is, unless a
+// format is asked for. Colour only on a terminal, never with NO_COLOR.
 package logging
 
 import (
@@ -12,20 +13,66 @@ import (
 	"golang.org/x/term"
 )
 
+// The log formats Options.Format accepts.
+const (
+	FormatAuto    = "auto"    // console on a terminal, else JSON (the default)
+	FormatJSON    = "json"    // one JSON object per line
+	FormatConsole = "console" // tab-separated, human-readable
+)
+
+// Options configures New's logger. The zero value is level info, format auto,
+// colour on a terminal.
+type Options struct {
+	Level   string // "debug", "info" (default), "warn", "error"
+	Format  string // FormatAuto (default), FormatJSON or FormatConsole
+	NoColor bool   // no ANSI colours even on a terminal (https://no-color.org: NO_COLOR set and not empty)
+}
+
+// NoColorEnv reports whether the environment asks for no colour: NO_COLOR
+// set to a non-empty value (https://no-color.org).
+func NoColorEnv() bool { return os.Getenv("NO_COLOR") != "" }
+
 // New returns a logger writing to w at the given level ("debug", "info",
-// "warn", "error"). Keys are snake_case; times are ISO 8601.
+// "warn", "error") in the automatic format, honouring NO_COLOR. Keys are
+// snake_case; times are ISO 8601.
 func New(w io.Writer, level string) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(level)
+	return NewWith(w, Options{Level: level, NoColor: NoColorEnv()})
+}
+
+// NewWith returns a logger writing to w as opts says. An unknown level or
+// format is an error naming the accepted values.
+func NewWith(w io.Writer, opts Options) (*zap.Logger, error) {
+	if opts.Level == "" {
+		opts.Level = "info"
+	}
+	lvl, err := zapcore.ParseLevel(opts.Level)
 	if err != nil {
-		return nil, fmt.Errorf("invalid log level %q (debug, info, warn, error)", level)
+		return nil, fmt.Errorf("invalid log level %q (debug, info, warn, error)", opts.Level)
+	}
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	console := tty
+	switch opts.Format {
+	case "", FormatAuto:
+	case FormatJSON:
+		console = false
+	case FormatConsole:
+		console = true
+	default:
+		return nil, fmt.Errorf("invalid log format %q (json, console, auto)", opts.Format)
 	}
 	ec := zap.NewProductionEncoderConfig()
 	ec.TimeKey = "time"
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
 	ec.EncodeDuration = zapcore.StringDurationEncoder
 	var enc zapcore.Encoder
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+	if console {
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		if tty && !opts.NoColor {
+			ec.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
 		enc = zapcore.NewConsoleEncoder(ec)
 	} else {
 		enc = zapcore.NewJSONEncoder(ec)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tokend/tokend/internal/buildinfo"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/state"
 )
@@ -49,7 +50,8 @@ func New(snapshot func() []scheduler.CredentialStatus) *Metrics {
 		}, []string{"result"}),
 	}
 	m.reg.MustRegister(m.duration, m.reloads, &credentialCollector{snapshot: snapshot, counts: m.counts},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoGauge(buildinfo.Read()))
 	m.reloads.WithLabelValues("ok")
 	m.reloads.WithLabelValues("error")
 	return m

@@ -139,7 +139,7 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 			return result{rec: rec, err: &storageError{fmt.Errorf("recording refresh intent for %q (refresh token not spent): %w", name, err)}}
 		}
 	}
-	tok, err := j.cred.Source.Renew(ctx, rec.RefreshToken)
+	tok, err := s.renew(ctx, j.cred, rec.RefreshToken) // bounded; cancelled by shutdown (stopping.go)
 	dur := s.now().Sub(start)
 	if err != nil {
 		var ge *grants.Error

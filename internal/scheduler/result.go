@@ -52,6 +52,8 @@ func (s *Scheduler) finish(j job, res result) {
 		e.log.Error("the provider issued a new token but it could not be saved; holding it in memory and retrying the save (sinks are written only after it is on disk)",
 			zap.Error(res.err), zap.Duration("retry_in", d), zap.Int("attempt", e.attempt))
 		s.scheduleLocked(e, jobSave, now.Add(d))
+	case stoppedByShutdown(res.err):
+		s.stoppedLocked(e, res) // no backoff line for a request shutdown cancelled (stopping.go)
 	case res.err != nil:
 		s.failedLocked(e, j, res, now)
 	case j.kind == jobSinks:

@@ -109,6 +109,9 @@ type Options struct {
 	// (Credential.Provider). It is called under the scheduler's lock once per
 	// key, the first time a refresh toward it is due, and must be fast and pure.
 	ProviderLimit func(provider string) ProviderLimit
+	// AnswerWait is how long shutdown lets unanswered token requests run
+	// before cancelling them (default 1s, at most ShutdownGrace; stopping.go).
+	AnswerWait time.Duration
 }
 
 // Scheduler keeps a set of credentials refreshed. Create with New, start with Run.
@@ -134,6 +137,7 @@ type Scheduler struct {
 
 	wake    chan struct{}
 	workers sync.WaitGroup
+	stop    stopper // cancels unanswered token requests at shutdown (stopping.go)
 }
 
 // New validates the credentials and returns a scheduler that is not yet running.
@@ -297,6 +301,7 @@ func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 	s.stopped = true
 	inflight := s.running
 	s.mu.Unlock()
+	defer s.beginStop()() // unanswered token requests are cancelled after AnswerWait
 	s.log.Info("stopping: no new refreshes; waiting for in-flight work",
 		zap.Int("in_flight", inflight), zap.Duration("grace", s.opts.ShutdownGrace))
 	deadline := time.Now().Add(s.opts.ShutdownGrace)
