@@ -1,6 +1,8 @@
 package faulttest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -171,8 +173,11 @@ func TestProviderFaultMatrix(t *testing.T) {
 			if n < 1 || n > tc.max {
 				t.Errorf("%d token-endpoint attempts in %v, want 1..%d", n, window, tc.max)
 			}
-			if tc.setup == nil && int(served.Load()) != n {
-				t.Errorf("server saw %d requests, scheduler reported %d attempts", served.Load(), n)
+			// Stopping the scheduler at the end of the window cancels a retry
+			// that may not have reached the server yet (likely on a loaded
+			// machine): at most one such attempt, cancelled, is not served.
+			if cut := cancelledAtStop(errs); tc.setup == nil && int(served.Load()) != n && int(served.Load()) != n-cut {
+				t.Errorf("server saw %d requests, scheduler reported %d attempts (%d cancelled by the stop)", served.Load(), n, cut)
 			}
 			if tc.ok {
 				if len(errs) != 0 || r.sink() != newAT {
@@ -206,4 +211,13 @@ func messages(r *rig) []string {
 		m = append(m, fmt.Sprintf("%s %v", e.Message, e.ContextMap()))
 	}
 	return m
+}
+
+// cancelledAtStop is 1 when the last reported attempt failed because the
+// scheduler was stopped (its context cancelled), else 0.
+func cancelledAtStop(errs []error) int {
+	if len(errs) > 0 && errors.Is(errs[len(errs)-1], context.Canceled) {
+		return 1
+	}
+	return 0
 }
