@@ -2,7 +2,6 @@ package powercut
 
 import (
 	"fmt"
-	"testing"
 
 	"github.com/tokend/tokend/internal/state"
 )
@@ -18,8 +17,8 @@ type figures struct {
 // rotated, the answer never reached the disk); each such loss must be
 // reported by name; after the clean last run every other credential holds
 // the provider's one live refresh token.
-func analyse(t *testing.T, h *harness, final map[string]snap) figures {
-	t.Helper()
+func analyse(h *harness, final map[string]snap) figures {
+	h.t.Helper()
 	var f figures
 	rotated := map[string]bool{}
 	lost := map[string]bool{}
@@ -33,7 +32,7 @@ func analyse(t *testing.T, h *harness, final map[string]snap) figures {
 			s, ok := h.snaps[e.run][e.cred]
 			if !ok || !s.intent || s.rt != e.presented {
 				f.badReuse++
-				t.Errorf("run %d: %s presented an already-rotated refresh token outside the window (durable store had intent=%v, same token=%v)",
+				h.errorf("run %d: %s presented an already-rotated refresh token outside the window (durable store had intent=%v, same token=%v)",
 					e.run, e.cred, s.intent, s.rt == e.presented)
 				continue
 			}
@@ -41,7 +40,7 @@ func analyse(t *testing.T, h *harness, final map[string]snap) figures {
 			key := fmt.Sprint(e.run, e.presented)
 			if tried[key] {
 				f.badReuse++
-				t.Errorf("run %d: %s retried a rotated refresh token more than once", e.run, e.cred)
+				h.errorf("run %d: %s retried a rotated refresh token more than once", e.run, e.cred)
 			}
 			tried[key] = true
 			if lost[e.presented] {
@@ -53,18 +52,18 @@ func analyse(t *testing.T, h *harness, final map[string]snap) figures {
 			if reportedByName(h.logs[e.run], e.cred) {
 				f.reported++
 			} else {
-				t.Errorf("run %d: in-window loss of %s not reported by name on restart", e.run, e.cred)
+				h.errorf("run %d: in-window loss of %s not reported by name on restart", e.run, e.cred)
 			}
 		default:
-			t.Errorf("run %d: %s: refresh refused with %d for a token never rotated", e.run, e.cred, e.status)
+			h.errorf("run %d: %s: refresh refused with %d for a token never rotated", e.run, e.cred, e.status)
 		}
 	}
 	st := h.p.Stats()
 	if st.FamiliesRevoked != f.losses {
-		t.Errorf("provider revoked %d families, ledger explains %d losses", st.FamiliesRevoked, f.losses)
+		h.errorf("provider revoked %d families, ledger explains %d losses", st.FamiliesRevoked, f.losses)
 	}
 	if st.Reuses != f.retries {
-		t.Errorf("provider counted %d reuses, %d of them in the window", st.Reuses, f.retries)
+		h.errorf("provider counted %d reuses, %d of them in the window", st.Reuses, f.retries)
 	}
 	reauth := 0
 	for i := range numCreds {
@@ -75,14 +74,14 @@ func analyse(t *testing.T, h *harness, final map[string]snap) figures {
 			reauth++
 		case state.StatusOK:
 			if live := h.p.CurrentRefreshToken(c); len(live) != 1 || live[0] != s.rt {
-				t.Errorf("%s: stored refresh token is not the provider's one live token (%d live)", c, len(live))
+				h.errorf("%s: stored refresh token is not the provider's one live token (%d live)", c, len(live))
 			}
 		default:
-			t.Errorf("%s: status %q after a clean run", c, s.status)
+			h.errorf("%s: status %q after a clean run", c, s.status)
 		}
 	}
 	if h.reseeds+reauth != f.losses {
-		t.Errorf("credentials needing re-authorization: %d re-seeded + %d at the end; losses %d", h.reseeds, reauth, f.losses)
+		h.errorf("credentials needing re-authorization: %d re-seeded + %d at the end; losses %d", h.reseeds, reauth, f.losses)
 	}
 	return f
 }

@@ -22,12 +22,14 @@ import (
 
 var (
 	rotationsFlag = flag.Int("powercut-rotations", 200, "power-cut test: provider rotations to reach")
-	cutsFlag      = flag.Int("powercut-cuts", 20, "power-cut test: power cuts to reach")
-	budgetFlag    = flag.Duration("powercut-budget", 80*time.Second, "power-cut test: time limit")
+	cutsFlag      = flag.Int("powercut-cuts", 20, "power-cut test: power cuts to reach at least")
+	moreCutsFlag  = flag.Int("powercut-more-cuts", 30, "power-cut test: power cuts to go on to while within -powercut-aim")
+	aimFlag       = flag.Duration("powercut-aim", 45*time.Second, "power-cut test: time to go on cutting in, once the minimums are reached")
+	budgetFlag    = flag.Duration("powercut-budget", 85*time.Second, "power-cut test: time limit for the minimums")
 	seedFlag      = flag.Uint64("powercut-seed", 0, "power-cut test: random seed (0: from the clock)")
 )
 
-const numCreds = 12
+const numCreds = 24
 
 func cred(i int) string { return fmt.Sprintf("c%02d", i) }
 
@@ -46,6 +48,7 @@ type sinkFigures struct {
 // harness runs tokend on the volatile file system, cut after cut.
 type harness struct {
 	t              *testing.T
+	errorf         func(format string, args ...any) // a finding (t.Errorf, or collected by the negative control)
 	bin, dir, cfg  string
 	mnt            string
 	vfs            *VolatileFS
@@ -64,7 +67,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatalf("the go tool is needed to build tokend: %v", err)
 	}
-	h := &harness{t: t, bin: filepath.Join(t.TempDir(), "tokend"), dir: t.TempDir(), sinkSeen: map[string]int{}}
+	h := &harness{t: t, errorf: t.Errorf, bin: filepath.Join(t.TempDir(), "tokend"), dir: t.TempDir(), sinkSeen: map[string]int{}}
 	build := exec.Command(goBin, "build", "-o", h.bin, "./cmd/tokend")
 	build.Dir = filepath.Join("..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -165,19 +168,19 @@ func (h *harness) checkSinks() {
 		case os.IsNotExist(err) && prev == 0:
 			h.sinks.absent++
 		case err != nil:
-			h.t.Errorf("cut %d: sink %s unreadable after it held a token: %v", h.vfs.Counts().Cuts, c, err)
+			h.errorf("cut %d: sink %s unreadable after it held a token: %v", h.vfs.Counts().Cuts, c, err)
 		case len(b) == 0:
 			h.sinks.empty++
-			h.t.Errorf("cut %d: sink %s is empty", h.vfs.Counts().Cuts, c)
+			h.errorf("cut %d: sink %s is empty", h.vfs.Counts().Cuts, c)
 		default:
 			o := h.tap.order(c, string(b))
 			switch {
 			case o == 0:
 				h.sinks.foreign++
-				h.t.Errorf("cut %d: sink %s holds %d bytes that are not a token issued to it (torn)", h.vfs.Counts().Cuts, c, len(b))
+				h.errorf("cut %d: sink %s holds %d bytes that are not a token issued to it (torn)", h.vfs.Counts().Cuts, c, len(b))
 			case o < prev:
 				h.sinks.older++
-				h.t.Errorf("cut %d: sink %s went back from token #%d to #%d", h.vfs.Counts().Cuts, c, prev, o)
+				h.errorf("cut %d: sink %s went back from token #%d to #%d", h.vfs.Counts().Cuts, c, prev, o)
 			case o == prev:
 				h.sinks.unchanged++
 			default:
@@ -188,9 +191,25 @@ func (h *harness) checkSinks() {
 	}
 }
 
-// cycle mounts the durable image, runs tokend and cuts the power (the last
-// run ends with SIGTERM and a plain unmount instead).
-func (h *harness) cycle(rng *rand.Rand, last bool) {
+// plan says when a run ends: SIGTERM and a plain unmount (last), a power
+// cut after a time, or a power cut right after the n-th answered refresh.
+type plan struct {
+	last     bool
+	after    time.Duration
+	onAnswer int
+}
+
+// randomPlan is a cut at a random moment (start-up, idle, mid-write,
+// mid-fsync) or right after one of the next 8 answers (racing the commit).
+func randomPlan(rng *rand.Rand) plan {
+	if rng.IntN(2) == 0 {
+		return plan{after: time.Duration(rng.Int64N(int64(3 * time.Second)))}
+	}
+	return plan{onAnswer: 1 + rng.IntN(8)}
+}
+
+// cycle mounts the durable image, runs tokend and ends it as p says.
+func (h *harness) cycle(p plan) {
 	h.t.Helper()
 	run := len(h.logs)
 	h.snaps = append(h.snaps, h.inspect(true))
@@ -216,20 +235,20 @@ func (h *harness) cycle(rng *rand.Rand, last bool) {
 		}
 	}
 	switch {
-	case last:
+	case p.last:
 		wait(4 * time.Second)
 		_ = proc.Signal(syscall.SIGTERM)
 		if !wait(30 * time.Second) {
 			h.t.Fatalf("tokend did not stop on SIGTERM:\n%s", stderr.String())
 		}
-	case rng.IntN(2) == 0: // anywhere: start-up, idle, mid-write, mid-fsync
+	case p.onAnswer == 0:
 		h.random++
-		wait(time.Duration(rng.Int64N(int64(3 * time.Second))))
+		wait(p.after)
 		_ = proc.Signal(syscall.SIGKILL)
 		<-exited
-	default: // right after the provider's answer left: races the commit
+	default:
 		h.onAnsw++
-		h.tap.arm(1 + rng.IntN(8))
+		h.tap.arm(p.onAnswer)
 		if !wait(6 * time.Second) {
 			_ = proc.Signal(syscall.SIGKILL)
 			<-exited
@@ -238,7 +257,7 @@ func (h *harness) cycle(rng *rand.Rand, last bool) {
 	h.tap.arm(0)
 	h.tap.settle()
 	h.logs = append(h.logs, stderr.String())
-	if last {
+	if p.last {
 		if err := h.vfs.Close(); err != nil {
 			h.t.Fatal(err)
 		}
@@ -262,29 +281,35 @@ func TestPowerCut(t *testing.T) {
 	}
 	t.Logf("random seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
-	deadline := time.Now().Add(*budgetFlag)
-	for accepted(h.tap.entries()) < *rotationsFlag || h.vfs.Counts().Cuts < *cutsFlag {
+	start := time.Now()
+	deadline := start.Add(*budgetFlag)
+	for {
+		cuts := h.vfs.Counts().Cuts
+		minimums := accepted(h.tap.entries()) >= *rotationsFlag && cuts >= *cutsFlag
+		if minimums && (cuts >= *moreCutsFlag || time.Since(start) > *aimFlag) {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d rotations and %d of %d power cuts within %v",
 				accepted(h.tap.entries()), *rotationsFlag, h.vfs.Counts().Cuts, *cutsFlag, *budgetFlag)
 		}
-		h.cycle(rng, false)
+		h.cycle(randomPlan(rng))
 		if t.Failed() {
 			t.FailNow()
 		}
 	}
-	h.cycle(rng, true)
-	f := analyse(t, h, h.inspect(false))
+	h.cycle(plan{last: true})
+	f := analyse(h, h.inspect(false))
 	c := h.vfs.Counts()
 	st := h.p.Stats()
 	t.Logf("power-cut figures: runs=%d cuts=%d (random=%d after-answer=%d) rotations=%d provider_reuses=%d "+
 		"losses=%d in_window=%d reported=%d reuses_outside_window=%d reseeded=%d | "+
 		"sinks after cuts: absent-never-written=%d unchanged=%d newer=%d empty=%d torn=%d older=%d | "+
-		"fs: file_fsyncs=%d dir_fsyncs=%d entries_dropped=%d files_restored_empty=%d",
+		"fs: file_fsyncs=%d dir_fsyncs=%d entries_dropped=%d files_reverted=%d files_restored_empty=%d %v",
 		len(h.logs), c.Cuts, h.random, h.onAnsw, f.rotations, st.Reuses,
 		f.losses, f.inWindow, f.reported, f.badReuse, h.reseeds,
 		h.sinks.absent, h.sinks.unchanged, h.sinks.newer, h.sinks.empty, h.sinks.foreign, h.sinks.older,
-		c.FileSyncs, c.DirSyncs, c.DroppedEntries, c.NeverSynced)
+		c.FileSyncs, c.DirSyncs, c.DroppedEntries, c.RevertedFiles, c.NeverSynced, c.EmptyNames)
 }
 
 func accepted(l []entry) int {
@@ -309,4 +334,25 @@ func reportedByName(log, c string) bool {
 		}
 	}
 	return false
+}
+
+// TestPowerCutCatchesLyingDisk is the negative control: the same harness on
+// a disk that acknowledges fsync of tokend.db without keeping anything (after
+// a first honest run) must find refresh tokens reused outside the window.
+// It shows the volatile layer really drops what was never made durable.
+func TestPowerCutCatchesLyingDisk(t *testing.T) {
+	h := newHarness(t)
+	t.Cleanup(func() { _ = h.vfs.Close() })
+	var found []string
+	h.errorf = func(format string, args ...any) { found = append(found, fmt.Sprintf(format, args...)) }
+	h.cycle(plan{after: 3 * time.Second})
+	h.vfs.LieAboutFsync(func(rel string) bool { return rel == filepath.Join("state", "tokend.db") })
+	h.cycle(plan{after: 3 * time.Second})
+	h.cycle(plan{last: true})
+	f := analyse(h, h.inspect(false))
+	t.Logf("lying disk: rotations=%d reuses_outside_window=%d provider_reuses=%d findings=%d",
+		f.rotations, f.badReuse, h.p.Stats().Reuses, len(found))
+	if f.badReuse == 0 {
+		t.Fatalf("a disk that drops fsynced store writes went unnoticed: %d findings", len(found))
+	}
 }

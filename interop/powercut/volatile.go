@@ -1,6 +1,7 @@
 package powercut
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,8 +33,10 @@ type content struct {
 type Counts struct {
 	FileSyncs, DirSyncs int // fsync/fdatasync of files; fsync of directories
 	Cuts                int
-	NeverSynced         int // files whose entry was durable at a cut but not their data (restored empty)
-	DroppedEntries      int // live entries (files, directories) that a cut dropped
+	NeverSynced         int            // files whose entry was durable at a cut but not their data (restored empty)
+	DroppedEntries      int            // live entries (files, directories) that a cut dropped
+	RevertedFiles       int            // files whose live content a cut replaced by older durable content
+	EmptyNames          map[string]int // NeverSynced by path
 }
 
 // VolatileFS is a loopback FUSE mount whose durable image changes only on
@@ -50,6 +53,16 @@ type VolatileFS struct {
 	data   map[uint64]content             // backing inode -> content at its last fsync
 	dirs   map[string]map[string]dirEntry // directory (relative path) -> entries at its last fsync
 	counts Counts
+	lies   func(rel string) bool // fsyncs of these files do not reach the image
+}
+
+// LieAboutFsync makes fsync of the files for which match is true succeed
+// without making anything durable (a disk that acknowledges flushes it does
+// not do); nil restores honest fsyncs. For the negative control only.
+func (v *VolatileFS) LieAboutFsync(match func(rel string) bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.lies = match
 }
 
 // NewVolatileFS returns an empty volatile file system for mnt, not mounted
@@ -80,7 +93,12 @@ func (v *VolatileFS) Mount() error {
 func (v *VolatileFS) Counts() Counts {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.counts
+	c := v.counts
+	c.EmptyNames = map[string]int{}
+	for k, n := range v.counts.EmptyNames {
+		c.EmptyNames[k] = n
+	}
+	return c
 }
 
 // Backing returns the backing directory: after PowerCut it holds exactly
@@ -127,7 +145,7 @@ func (v *VolatileFS) mount(tree, grave string) error {
 		EntryTimeout: &zero, AttrTimeout: &zero, NegativeTimeout: &zero,
 	})
 	if err != nil {
-		return fmt.Errorf("mounting %s: %w", v.mnt, err)
+		return fmt.Errorf("mounting %s (needs root and /dev/fuse): %w", v.mnt, err)
 	}
 	v.server = srv
 	return nil
@@ -169,6 +187,9 @@ func (v *VolatileFS) snapshot(rel string) error {
 func (v *VolatileFS) fileSynced(rel string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if v.lies != nil && v.lies(rel) {
+		return
+	}
 	p := filepath.Join(v.tree, rel)
 	fi, err := os.Stat(p)
 	if err != nil || !fi.Mode().IsRegular() {
@@ -265,7 +286,14 @@ func (v *VolatileFS) writeImage(dst, live, rel string) error {
 		c, ok := v.data[e.ino]
 		if !ok {
 			v.counts.NeverSynced++
+			if v.counts.EmptyNames == nil {
+				v.counts.EmptyNames = map[string]int{}
+			}
+			v.counts.EmptyNames[filepath.Join(rel, name)]++
 			c = content{mode: e.mode}
+		}
+		if b, err := os.ReadFile(filepath.Join(live, rel, name)); err == nil && !bytes.Equal(b, c.data) {
+			v.counts.RevertedFiles++
 		}
 		if err := os.WriteFile(p, c.data, c.mode); err != nil {
 			return fmt.Errorf("writing image: %w", err)
