@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/fakeprovider"
+	"github.com/tokend/tokend/internal/sinks/envfile"
 	"github.com/tokend/tokend/internal/state"
 )
 
@@ -32,6 +33,9 @@ var (
 const numCreds = 24
 
 func cred(i int) string { return fmt.Sprintf("c%02d", i) }
+
+// envVar is c's variable in the env-file all credentials share.
+func envVar(c string) string { return "TOKEN_" + strings.ToUpper(c) }
 
 // snap is one credential's record as found in the durable image.
 type snap struct {
@@ -57,7 +61,7 @@ type harness struct {
 	snaps          []map[string]snap // snaps[r]: the durable store before run r
 	logs           []string          // logs[r]: stderr of run r
 	reseeds        int
-	sinkSeen       map[string]int // credential -> order of the sink's token at the last cut
+	sinkSeen       map[string]int // sink -> order of its token at the last cut
 	sinks          sinkFigures
 	random, onAnsw int // cuts at a random moment; cuts right after an answer was sent
 }
@@ -106,7 +110,12 @@ refresh_token_file = %[3]q
   [[credential.sink]]
   type = "file"
   path = %[4]q
-`, c, srv.URL+"/token", filepath.Join(h.dir, c+".rt"), filepath.Join(h.mnt, "sinks", c+".token"))
+  [[credential.sink]]
+  type = "envfile"
+  path = %[5]q
+  var = %[6]q
+`, c, srv.URL+"/token", filepath.Join(h.dir, c+".rt"), filepath.Join(h.mnt, "sinks", c+".token"),
+			filepath.Join(h.mnt, "sinks", "all.env"), envVar(c))
 	}
 	h.cfg = filepath.Join(h.dir, "tokend.toml")
 	if err := os.WriteFile(h.cfg, []byte(b.String()), 0o600); err != nil {
@@ -154,40 +163,69 @@ func (h *harness) inspect(reseed bool) map[string]snap {
 	return m
 }
 
-// checkSinks classifies every sink file of the durable image: absent (never
-// made durable yet), unchanged since the last cut, or a newer complete
-// token; empty, foreign (not a whole token issued to that credential: torn)
-// or older than at the last cut are failures.
+// checkSinks classifies every sink of the durable image: each credential's
+// file sink and its variable in the shared env-file are absent (never made
+// durable yet), unchanged since the last cut, or a newer complete token;
+// empty, foreign (not a whole token issued to that credential: torn), older
+// than at the last cut, or gone after holding a token are failures. The
+// env-file must parse as a whole.
 func (h *harness) checkSinks() {
 	h.t.Helper()
+	cut := h.vfs.Counts().Cuts
+	env, err := os.ReadFile(filepath.Join(h.vfs.Backing(), "sinks", "all.env"))
+	var vars map[string]string
+	switch {
+	case os.IsNotExist(err):
+	case err != nil:
+		h.errorf("cut %d: env-file unreadable: %v", cut, err)
+	case len(env) == 0:
+		h.sinks.empty++
+		h.errorf("cut %d: env-file is empty", cut)
+	default:
+		if vars, err = envfile.Parse(env); err != nil {
+			h.sinks.foreign++
+			h.errorf("cut %d: env-file of %d bytes does not parse (torn): %v", cut, len(env), err)
+		}
+	}
 	for i := range numCreds {
 		c := cred(i)
 		b, err := os.ReadFile(filepath.Join(h.vfs.Backing(), "sinks", c+".token"))
-		prev := h.sinkSeen[c]
-		switch {
-		case os.IsNotExist(err) && prev == 0:
-			h.sinks.absent++
-		case err != nil:
-			h.errorf("cut %d: sink %s unreadable after it held a token: %v", h.vfs.Counts().Cuts, c, err)
-		case len(b) == 0:
-			h.sinks.empty++
-			h.errorf("cut %d: sink %s is empty", h.vfs.Counts().Cuts, c)
-		default:
-			o := h.tap.order(c, string(b))
-			switch {
-			case o == 0:
-				h.sinks.foreign++
-				h.errorf("cut %d: sink %s holds %d bytes that are not a token issued to it (torn)", h.vfs.Counts().Cuts, c, len(b))
-			case o < prev:
-				h.sinks.older++
-				h.errorf("cut %d: sink %s went back from token #%d to #%d", h.vfs.Counts().Cuts, c, prev, o)
-			case o == prev:
-				h.sinks.unchanged++
-			default:
-				h.sinks.newer++
-			}
-			h.sinkSeen[c] = max(prev, o)
+		if err != nil && !os.IsNotExist(err) {
+			h.errorf("cut %d: sink %s unreadable: %v", cut, c, err)
 		}
+		h.classify(cut, "file sink "+c, c, string(b), err == nil)
+		v, ok := vars[envVar(c)]
+		h.classify(cut, "env-file variable "+envVar(c), c, v, ok)
+	}
+}
+
+// classify checks one sink's content after a cut (see checkSinks).
+func (h *harness) classify(cut int, sink, c, tok string, present bool) {
+	prev := h.sinkSeen[sink]
+	switch {
+	case !present && prev == 0:
+		h.sinks.absent++
+	case !present:
+		h.sinks.empty++
+		h.errorf("cut %d: %s is gone after it held a token", cut, sink)
+	case tok == "":
+		h.sinks.empty++
+		h.errorf("cut %d: %s is empty", cut, sink)
+	default:
+		o := h.tap.order(c, tok)
+		switch {
+		case o == 0:
+			h.sinks.foreign++
+			h.errorf("cut %d: %s holds %d bytes that are not a token issued to %s (torn)", cut, sink, len(tok), c)
+		case o < prev:
+			h.sinks.older++
+			h.errorf("cut %d: %s went back from token #%d to #%d", cut, sink, prev, o)
+		case o == prev:
+			h.sinks.unchanged++
+		default:
+			h.sinks.newer++
+		}
+		h.sinkSeen[sink] = max(prev, o)
 	}
 }
 
@@ -337,22 +375,29 @@ func reportedByName(log, c string) bool {
 }
 
 // TestPowerCutCatchesLyingDisk is the negative control: the same harness on
-// a disk that acknowledges fsync of tokend.db without keeping anything (after
-// a first honest run) must find refresh tokens reused outside the window.
-// It shows the volatile layer really drops what was never made durable.
+// a disk that acknowledges fsync of files without keeping their data (after
+// a first honest run) — tokend.db and the sink files — must find refresh
+// tokens reused outside the window and empty sinks (the renames reached the
+// disk, the data did not). It shows the volatile layer really drops what was
+// never made durable, and that the checks see it.
 func TestPowerCutCatchesLyingDisk(t *testing.T) {
 	h := newHarness(t)
 	t.Cleanup(func() { _ = h.vfs.Close() })
 	var found []string
 	h.errorf = func(format string, args ...any) { found = append(found, fmt.Sprintf(format, args...)) }
 	h.cycle(plan{after: 3 * time.Second})
-	h.vfs.LieAboutFsync(func(rel string) bool { return rel == filepath.Join("state", "tokend.db") })
+	h.vfs.LieAboutFsync(func(rel string) bool {
+		return rel == filepath.Join("state", "tokend.db") || filepath.Dir(rel) == "sinks"
+	})
 	h.cycle(plan{after: 3 * time.Second})
 	h.cycle(plan{last: true})
 	f := analyse(h, h.inspect(false))
-	t.Logf("lying disk: rotations=%d reuses_outside_window=%d provider_reuses=%d findings=%d",
-		f.rotations, f.badReuse, h.p.Stats().Reuses, len(found))
+	t.Logf("lying disk: rotations=%d reuses_outside_window=%d provider_reuses=%d empty_sinks=%d findings=%d",
+		f.rotations, f.badReuse, h.p.Stats().Reuses, h.sinks.empty, len(found))
 	if f.badReuse == 0 {
-		t.Fatalf("a disk that drops fsynced store writes went unnoticed: %d findings", len(found))
+		t.Errorf("a disk that drops fsynced store writes went unnoticed: %d findings", len(found))
+	}
+	if h.sinks.empty == 0 {
+		t.Errorf("a disk that drops fsynced sink data went unnoticed: %d findings", len(found))
 	}
 }
