@@ -7,6 +7,7 @@ module github.com/tokend/tokend/interop
 go 1.26.8
 
 require (
+	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/ory/fosite v0.49.0
 	github.com/tokend/tokend v0.0.0-00010101000000-000000000000
 	k8s.io/api v0.37.2
