@@ -97,13 +97,21 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		printTable(stdout, sts, time.Now())
 		printSinks(stdout, sts, time.Now(), *sinks)
 	}
+	return statusExit(sts, time.Now())
+}
+
+// statusExit is tokend status's exit code: exitNeedsReauth when a
+// credential needs re-authorization, else exitSinkStale when a failing
+// sink's token expires within status.SinkExpiryMargin or has expired (what
+// makes /readyz answer 503 for it), else exitOK.
+func statusExit(sts []scheduler.CredentialStatus, now time.Time) int {
 	for _, st := range sts {
 		if st.Status == state.StatusNeedsReauth {
 			return exitNeedsReauth
 		}
 	}
 	for _, st := range sts {
-		if status.SinkProblem(st, time.Now()) != "" {
+		if status.SinkProblem(st, now) != "" {
 			return exitSinkStale
 		}
 	}
