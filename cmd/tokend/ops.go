@@ -26,7 +26,7 @@ const (
 	exitError       = 1 // daemon unreachable, request refused, bad config
 	exitUsage       = 2
 	exitNeedsReauth = 3 // tokend status: some credential needs re-authorization
-	exitSinkStale   = 4 // tokend status: a failing sink's token expires within a minute or has expired
+	exitSinkStale   = 5 // tokend status: a failing sink's token expires within a minute or has expired
 )
 
 // reloadOnHangup reloads the daemon's config on every SIGHUP until ctx ends

@@ -262,7 +262,7 @@ x               ok        -         -              sink file:/run/x: disk full
 }
 
 // A failing sink is listed with its last success apart from its last
-// attempt, and one whose token expires within a minute makes the exit code 4.
+// attempt, and one whose token expires within a minute makes the exit code 5 (4 is a damaged store).
 func TestStatusSinksTableAndExitCode(t *testing.T) {
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	sts := []scheduler.CredentialStatus{
