@@ -26,6 +26,7 @@ const (
 	exitError       = 1 // daemon unreachable, request refused, bad config
 	exitUsage       = 2
 	exitNeedsReauth = 3 // tokend status: some credential needs re-authorization
+	exitSinkStale   = 5 // tokend status: a failing sink's token expires within a minute or has expired
 )
 
 // reloadOnHangup reloads the daemon's config on every SIGHUP until ctx ends
@@ -69,6 +70,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", "status [--config FILE] [-o table|json]", stdout, stderr)
 	cfgPath := configFlag(fs, "config file (its [status] listen and state.dir locate the daemon)")
 	output := fs.String("o", "table", "output format: table or json")
+	sinks := fs.Bool("sinks", false, "table: also list every sink (failing sinks are always listed)")
 	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -93,13 +95,61 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		_ = enc.Encode(sts)
 	} else {
 		printTable(stdout, sts, time.Now())
+		printSinks(stdout, sts, time.Now(), *sinks)
 	}
+	return statusExit(sts, time.Now())
+}
+
+// statusExit is tokend status's exit code: exitNeedsReauth when a
+// credential needs re-authorization, else exitSinkStale when a failing
+// sink's token expires within status.SinkExpiryMargin or has expired (what
+// makes /readyz answer 503 for it), else exitOK.
+func statusExit(sts []scheduler.CredentialStatus, now time.Time) int {
 	for _, st := range sts {
 		if st.Status == state.StatusNeedsReauth {
 			return exitNeedsReauth
 		}
 	}
+	for _, st := range sts {
+		if status.SinkProblem(st, now) != "" {
+			return exitSinkStale
+		}
+	}
 	return exitOK
+}
+
+// printSinks prints, after a blank line, the sinks of sts (all of them, or
+// only those whose last write failed): the last successful write apart from
+// the last attempt, and the expiry of the token the sink holds. It prints
+// nothing when there is no such sink.
+func printSinks(w io.Writer, sts []scheduler.CredentialStatus, now time.Time, all bool) {
+	var rows []string
+	for _, st := range sts {
+		for _, sk := range st.Sinks {
+			if !all && (sk.OK || sk.LastError == "") {
+				continue
+			}
+			shown := "ok"
+			if !sk.OK {
+				shown = "failing"
+			}
+			if sk.LastAttempt.IsZero() {
+				shown = "pending"
+			}
+			rows = append(rows, fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", st.Name, sk.Name, shown,
+				relative(now, sk.LastSuccess), relative(now, sk.LastAttempt), relative(now, sk.ExpiresAt)))
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "CREDENTIAL\tSINK\tSINK-STATUS\tLAST-SUCCESS\tLAST-ATTEMPT\tTOKEN-EXPIRES")
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
+	}
+	_ = tw.Flush()
 }
 
 // printTable prints credentials like `kubectl get`.

@@ -260,3 +260,43 @@ x               ok        -         -              sink file:/run/x: disk full
 		t.Fatalf("table:\n%s\nwant:\n%s", buf.String(), want)
 	}
 }
+
+// A failing sink is listed with its last success apart from its last
+// attempt, and one whose token expires within a minute makes the exit code 5 (4 is a damaged store).
+func TestStatusSinksTableAndExitCode(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	sts := []scheduler.CredentialStatus{
+		{Name: "app", Status: state.StatusOK, Sinks: []scheduler.SinkStatus{
+			{Name: "file:/run/app.json", OK: false, Generation: 4, ExpiresAt: now.Add(30 * time.Second),
+				LastSuccess: now.Add(-5 * time.Minute), LastAttempt: now.Add(-2 * time.Second), LastError: "read-only file system"},
+			{Name: "file:/run/app2.json", OK: true, Generation: 5, ExpiresAt: now.Add(time.Hour),
+				LastSuccess: now.Add(-2 * time.Second), LastAttempt: now.Add(-2 * time.Second)}}},
+		{Name: "other", Status: state.StatusOK, Sinks: []scheduler.SinkStatus{{Name: "file:/run/o.json"}}},
+	}
+	var buf bytes.Buffer
+	printSinks(&buf, sts, now, false)
+	want := `
+CREDENTIAL   SINK                 SINK-STATUS   LAST-SUCCESS   LAST-ATTEMPT   TOKEN-EXPIRES
+app          file:/run/app.json   failing       5m ago         2s ago         in 30s
+`
+	if buf.String() != want {
+		t.Fatalf("failing sinks:\n%q\nwant:\n%q", buf.String(), want)
+	}
+	buf.Reset()
+	printSinks(&buf, sts, now, true)
+	if lines := strings.Split(strings.TrimSpace(buf.String()), "\n"); len(lines) != 4 ||
+		strings.Join(strings.Fields(lines[3]), " ") != "other file:/run/o.json pending - - -" {
+		t.Fatalf("all sinks:\n%s", buf.String())
+	}
+	if got := statusExit(sts, now); got != exitSinkStale {
+		t.Fatalf("exit %d, want %d", got, exitSinkStale)
+	}
+	if got := statusExit(sts, now.Add(-time.Minute)); got != exitOK {
+		t.Fatalf("content good for 90s: exit %d, want 0", got)
+	}
+	buf.Reset()
+	printSinks(&buf, sts[1:], now, false)
+	if buf.Len() != 0 {
+		t.Fatalf("no failing sink printed %q", buf.String())
+	}
+}

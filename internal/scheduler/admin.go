@@ -176,7 +176,8 @@ func (s *Scheduler) changeLocked(e *entry, c Credential, now time.Time) {
 		e.sinks[i].sink = sk
 		for _, o := range old { // keep delivery state of unchanged sinks
 			if o.sink.String() == sk.String() {
-				e.sinks[i].written, e.sinks[i].ok, e.sinks[i].lastAt, e.sinks[i].lastErr = o.written, o.ok, o.lastAt, o.lastErr
+				e.sinks[i] = o
+				e.sinks[i].sink = sk
 			}
 		}
 	}

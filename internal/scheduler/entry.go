@@ -40,8 +40,13 @@ type sinkState struct {
 	sink    Sink
 	written uint64 // generation last written; 0 with ok=false = never
 	ok      bool
-	lastAt  time.Time
+	lastAt  time.Time // last attempt
 	lastErr error
+	lastOK  time.Time // last successful write
+	expires time.Time // expiry of the token last written successfully (zero: unknown)
+	failing bool      // the failure was logged at error level (sinkfail.go)
+	failLog time.Time // when the last failure line was logged
+	quiet   int       // failures not logged since failLog
 }
 
 // behindLocked lists sinks that do not hold the committed generation.

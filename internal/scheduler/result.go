@@ -175,12 +175,11 @@ func (s *Scheduler) sinkResultsLocked(e *entry, j job, res result, now time.Time
 		ss := &e.sinks[i]
 		ss.lastAt = now
 		if err := res.sinkErrs[i]; err != nil {
-			ss.lastErr, ss.ok = err, false
 			failed++
-			e.log.Error("sink write failed; will retry", zap.String("sink", ss.sink.String()), zap.Error(err))
+			e.sinkFailedLocked(ss, err, now) // rate-limited log (sinkfail.go)
 			continue
 		}
-		ss.written, ss.ok, ss.lastErr = res.rec.Generation, true, nil
+		e.sinkWrittenLocked(ss, res.rec.Generation, res.rec.ExpiresAt, now)
 	}
 	if failed == 0 {
 		e.sinkTry = 0

@@ -38,13 +38,20 @@ type CredentialStatus struct {
 	Sinks       []SinkStatus     `json:"sinks"`
 }
 
-// SinkStatus is the last write result of one sink.
+// SinkStatus is the delivery state of one sink. OK is whether the last
+// attempt succeeded; Generation and ExpiresAt are those of the token the sink
+// last received successfully (what its consumers read now), LastSuccess when
+// that was, LastAttempt (and LastWrite, its older name) when a write was
+// last tried. Unknown times are left out of the JSON.
 type SinkStatus struct {
-	Name       string    `json:"name"`
-	OK         bool      `json:"ok"`
-	Generation uint64    `json:"generation"`
-	LastWrite  time.Time `json:"last_write,omitzero"`
-	LastError  string    `json:"last_error,omitempty"`
+	Name        string    `json:"name"`
+	OK          bool      `json:"ok"`
+	Generation  uint64    `json:"generation"`
+	ExpiresAt   time.Time `json:"expires_at,omitzero"`
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
+	LastWrite   time.Time `json:"last_write,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
 }
 
 // Snapshot returns every credential's status in config order.
@@ -82,7 +89,8 @@ func (s *Scheduler) statusLocked(e *entry) CredentialStatus {
 		st.Status = state.StatusPending
 	}
 	for _, ss := range e.sinks {
-		sst := SinkStatus{Name: ss.sink.String(), OK: ss.ok, Generation: ss.written, LastWrite: ss.lastAt}
+		sst := SinkStatus{Name: ss.sink.String(), OK: ss.ok, Generation: ss.written, ExpiresAt: ss.expires,
+			LastSuccess: ss.lastOK, LastAttempt: ss.lastAt, LastWrite: ss.lastAt}
 		if ss.lastErr != nil {
 			sst.LastError = ss.lastErr.Error()
 		}

@@ -187,8 +187,10 @@ func (s *Server) find(name string) (scheduler.CredentialStatus, bool) {
 	return sts[i], true
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	r := Readiness(s.opts.Backend.StoreOpen(), s.opts.Backend.Snapshot(), s.opts.Now())
+// readyz answers /readyz; ?credential=NAME (repeatable) limits the answer
+// to those credentials (ReadinessOf).
+func (s *Server) readyz(w http.ResponseWriter, req *http.Request) {
+	r := ReadinessOf(s.opts.Backend.StoreOpen(), s.opts.Backend.Snapshot(), req.URL.Query()["credential"], s.opts.Now())
 	code := http.StatusOK
 	if !r.Ready {
 		code = http.StatusServiceUnavailable
