@@ -54,6 +54,7 @@ type VolatileFS struct {
 	dirs   map[string]map[string]dirEntry // directory (relative path) -> entries at its last fsync
 	counts Counts
 	lies   func(rel string) bool // fsyncs of these files do not reach the image
+	full   func(rel string) bool // writes and fsyncs of these files fail with ENOSPC (enospc.go)
 }
 
 // LieAboutFsync makes fsync of the files for which match is true succeed
@@ -348,6 +349,9 @@ var (
 
 // Fsync syncs the backing file and makes its content durable.
 func (n *node) Fsync(ctx context.Context, f gofs.FileHandle, flags uint32) syscall.Errno {
+	if n.v.isFull(n.Path(nil)) {
+		return syscall.ENOSPC
+	}
 	if fs, ok := f.(gofs.FileFsyncer); ok {
 		if errno := fs.Fsync(ctx, flags); errno != 0 {
 			return errno
