@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -139,6 +140,28 @@ func (k *takeover) start(r int) {
 		k.t.Fatal(err)
 	}
 	k.procs[r] = c
+}
+
+// unknownOutcomes counts the "refresh outcome unknown" reports in every
+// replica's log (all its starts).
+func (k *takeover) unknownOutcomes() int {
+	seen := map[string]bool{} // credential and generation: one interrupted refresh, reported at each start
+	for r := range k.procs {
+		b, _ := os.ReadFile(filepath.Join(k.dir, fmt.Sprintf("replica%d.log", r)))
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.Contains(l, `"msg":"refresh outcome unknown`) {
+				continue
+			}
+			var e struct {
+				Credential string `json:"credential"`
+				Generation uint64 `json:"generation"`
+			}
+			if json.Unmarshal([]byte(l), &e) == nil {
+				seen[fmt.Sprintf("%s/%d", e.Credential, e.Generation)] = true
+			}
+		}
+	}
+	return len(seen)
 }
 
 // kill SIGKILLs replica r.
@@ -345,8 +368,15 @@ func TestVaultKillStorm(t *testing.T) {
 	st := k.p.Stats()
 	t.Logf("kill storm %v: %d SIGKILLs (%d while holding claims), sinks active %.1f%% of %d samples, %d refreshes, %d reuses",
 		storm, kills, holding, 100*share, samples, st.Refreshes, st.Reuses)
-	if st.Reuses != 0 || st.FamiliesRevoked != 0 {
-		t.Fatalf("refresh tokens reused %d times (%d families revoked)", st.Reuses, st.FamiliesRevoked)
+	// A SIGKILL after the provider rotated but before the answer was
+	// committed is the unknown-outcome window every crash has (the crash
+	// test's rule): the restarted replica reports it by name ("refresh
+	// outcome unknown") and tries once with the stored token, which the
+	// provider may count as a reuse. Any other reuse is a claim failure.
+	if unknown := k.unknownOutcomes(); st.Reuses > unknown || st.FamiliesRevoked > unknown {
+		t.Fatalf("refresh tokens reused %d times (%d families revoked), more than the %d unknown outcomes reported", st.Reuses, st.FamiliesRevoked, unknown)
+	} else if st.Reuses > 0 {
+		t.Logf("%d reuses, all in the unknown-outcome window (%d reported by name)", st.Reuses, unknown)
 	}
 	if share < 0.95 {
 		t.Errorf("sinks held an active token %.1f%% of the time, want at least 95%%", 100*share)
