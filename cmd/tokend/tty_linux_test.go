@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -16,30 +15,6 @@ import (
 	"github.com/tokend/tokend/internal/syncbuf"
 	"github.com/tokend/tokend/internal/testkit"
 )
-
-// openPTY opens a pseudo-terminal pair (master, terminal).
-func openPTY(t *testing.T) (master, tty *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
-	if err != nil {
-		t.Fatalf("no pseudo-terminals here: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	var unlock int32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
-		t.Fatalf("unlockpt: %v", e)
-	}
-	var n uint32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
-		t.Fatalf("ptsname: %v", e)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return m, s
-}
 
 // echoOn reports whether the terminal echoes input.
 func echoOn(t *testing.T, tty *os.File) bool {
@@ -57,7 +32,7 @@ func TestImportFromTerminalDoesNotEcho(t *testing.T) {
 	bin := buildBinary(t)
 	su := apicbaseSetup(t, "")
 	rt := su.p.IssueRefreshToken("apic", "accounts library")
-	master, tty := openPTY(t)
+	master, tty := testkit.OpenPTY(t)
 	screen := &syncbuf.Buffer{} // what the terminal shows
 	shown := make(chan struct{})
 	go func() { // ends when the terminal side is closed (EIO)
