@@ -19,4 +19,9 @@ type Token struct {
 	Scope       string        // space-separated, as granted
 	ExpiresAt   time.Time     // zero when the provider gave no expiry
 	Generation  uint64        // increases by one on every successful refresh
+	// Extra holds the token response's fields the credential keeps
+	// (Salesforce's instance_url, Zoho's api_domain, id_token, ...), by
+	// name; nil when it keeps none. Values are strings as the provider sent
+	// them (JSON numbers and booleans in their JSON form).
+	Extra map[string]string
 }
