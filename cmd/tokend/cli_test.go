@@ -63,10 +63,10 @@ func TestCLIConventions(t *testing.T) {
 	}
 
 	// -c and TOKEND_CONFIG.
-	if code, out, stderr := runBin(t, bin, env, "validate", "-c", example); code != 0 || !strings.Contains(out, example+": OK") {
+	if code, out, stderr := runBin(t, bin, env, "validate", "--offline", "-c", example); code != 0 || !strings.Contains(out, example+": OK") {
 		t.Errorf("validate -c: exit %d %q %q", code, out, stderr)
 	}
-	if code, out, stderr := runBin(t, bin, []string{"TOKEND_CONFIG=" + example}, "validate"); code != 0 || !strings.Contains(out, example+": OK") {
+	if code, out, stderr := runBin(t, bin, []string{"TOKEND_CONFIG=" + example}, "validate", "--offline"); code != 0 || !strings.Contains(out, example+": OK") {
 		t.Errorf("TOKEND_CONFIG: exit %d %q %q", code, out, stderr)
 	}
 	missing := filepath.Join(t.TempDir(), "missing.toml")

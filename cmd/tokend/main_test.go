@@ -32,7 +32,7 @@ func TestHelpAndUnknownCommands(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	if code, out, _ := run("validate", "--config", "../../tokend.toml"); code != 0 || !strings.Contains(out, "OK (2 credentials)") {
+	if code, out, _ := run("validate", "--offline", "--config", "../../tokend.toml"); code != 0 || !strings.Contains(out, "OK (2 credentials)") {
 		t.Fatalf("shipped example: %d %q", code, out)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.toml")

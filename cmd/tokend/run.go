@@ -65,22 +65,44 @@ func logNotStarting(log *zap.Logger, path string, err error) {
 	}
 }
 
+// cmdValidate checks a config as `tokend run` would start with it (the same
+// LoadConfig, with issuer discovery, then daemon.Preflight: secret and key
+// files, sink directories, hooks, Vault) without side effects, and exits 1
+// on anything run would refuse. --offline checks the file alone, for
+// machines that lack the target's paths (CI): unreadable secrets are then
+// only a warning.
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("validate", "validate [-c|--config FILE]", stdout, stderr)
+	fs := newFlags("validate", "validate [-c|--config FILE] [--offline]", stdout, stderr)
 	cfgPath := configFlag(fs, "config file")
+	offline := fs.Bool("offline", false, "check the config file alone: no secret files, sink directories, hooks, Vault or issuer discovery")
 	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
 	}
-	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{
-		Offline: true, // endpoint discovery happens at start-up of run, never in validate
-		Warn:    func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) },
-		// Secret files may exist only on the target machine: say so, don't fail.
-		SecretsUnreadable: func(err error) {
+	var refused []error // what run would refuse past a valid config file
+	opts := daemon.LoadOptions{
+		Offline:           *offline,
+		Warn:              func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) },
+		SecretsUnreadable: func(err error) { refused = append(refused, err) },
+	}
+	if *offline { // secret files may exist only on the target machine: say so, don't fail
+		opts.SecretsUnreadable = func(err error) {
 			fmt.Fprintf(stderr, "warning: secrets cannot be read here (tokend run would fail):\n%v\n", err)
-		},
-	})
+		}
+	}
+	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	if *offline {
+		fmt.Fprintf(stdout, "%s: OK (%d credentials); config only (--offline): secrets, paths, hooks and Vault not checked\n", *cfgPath, len(cfg.Credentials))
+		return 0
+	}
+	if err := daemon.Preflight(context.Background(), cfg, zap.NewNop()); err != nil {
+		refused = append(refused, err)
+	}
+	if len(refused) > 0 {
+		fmt.Fprintf(stderr, "%s: tokend run would not start:\n%v\n", *cfgPath, errors.Join(refused...))
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: OK (%d credentials)\n", *cfgPath, len(cfg.Credentials))

@@ -13,7 +13,8 @@ import (
 
 // TestRunWordsEachConfigFailure: tokend run says which step of the config
 // pipeline failed (invalid config, unreadable secret, discovery) and does not
-// start; tokend validate only warns about the secret and never discovers.
+// start; tokend validate --offline only warns about the secret and never
+// discovers.
 func TestRunWordsEachConfigFailure(t *testing.T) {
 	var asked atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked.Add(1); http.NotFound(w, r) }))
@@ -45,11 +46,11 @@ func TestRunWordsEachConfigFailure(t *testing.T) {
 		t.Error("run did not ask the issuer")
 	}
 	asked.Store(0)
-	code, out, stderr := run("validate", "--config", secret)
+	code, out, stderr := run("validate", "--offline", "--config", secret)
 	if code != 0 || !strings.Contains(out, "OK (1 credentials)") || !strings.Contains(stderr, "warning: secrets cannot be read here (tokend run would fail):\n") {
 		t.Errorf("validate with an unreadable secret: %d %q %q", code, out, stderr)
 	}
-	if code, _, stderr := run("validate", "--config", discover); code != 0 || asked.Load() != 0 {
+	if code, _, stderr := run("validate", "--offline", "--config", discover); code != 0 || asked.Load() != 0 {
 		t.Errorf("validate with an issuer: exit %d, issuer asked %d times: %q", code, asked.Load(), stderr)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -50,6 +51,9 @@ func resolveSecret(inline, file, env string) (secret.Secret, error) {
 		return secret.New(inline), nil
 	case file != "":
 		b, err := os.ReadFile(file)
+		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err // the path is named once, here
+		}
 		if err != nil {
 			return secret.Secret{}, fmt.Errorf("reading %s: %w", file, err)
 		}

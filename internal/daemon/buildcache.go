@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/tokend/tokend/internal/atomicfile"
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/sinks/envfile"
@@ -70,13 +69,14 @@ func (b *buildCache) Variable(path string, mode fs.FileMode, name string) (*envf
 	return sk, err
 }
 
-// checkDir runs atomicfile.CheckDirWritable once per directory. Credentials
+// checkDir runs the share's directory check (atomicfile.CheckDirWritable
+// unless Preflight) once per directory. Credentials
 // are built sequentially, so no lock is needed.
 func (b *buildCache) checkDir(dir string) error {
 	if err, ok := b.dirs[dir]; ok {
 		return err
 	}
-	err := atomicfile.CheckDirWritable(dir)
+	err := b.share.checkDir(dir)
 	b.dirs[dir] = err
 	return err
 }

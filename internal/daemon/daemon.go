@@ -128,8 +128,10 @@ func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
 		c, err := buildCredential(cr, shared, hw)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("credential %q: %w", cr.Name, err))
+		if err != nil { // one line per problem, each naming the credential
+			for _, e := range config.Problems(err) {
+				errs = append(errs, fmt.Errorf("credential %q: %w", cr.Name, e))
+			}
 			continue
 		}
 		out = append(out, c)
@@ -168,9 +170,8 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 		if err == nil {
 			sk, err = wrapHook(sk, sc, hw)
 		}
-		if err != nil {
-			path, _ := sc.Target()
-			errs = append(errs, fmt.Errorf("sink[%d] (%s %s): %w", j, sc.Type, path, err))
+		if err != nil { // the kind's error names the sink's type and path
+			errs = append(errs, fmt.Errorf("sink[%d]: %w", j+1, err))
 			continue
 		}
 		c.Sinks = append(c.Sinks, sk)

@@ -27,6 +27,10 @@ type sinkShare struct {
 	files     map[string]*envfile.File
 	running   map[string][]string // path -> variables the running config writes there
 	built     map[string][]string // the same for the last build, applied or not
+	// checkDir is the start-up check of a sink's directory:
+	// atomicfile.CheckDirWritable (a probe file), or CheckDirAccess for
+	// Preflight, which must create nothing.
+	checkDir func(dir string) error
 }
 
 // fileWriteSlots bounds the file-sink writes in flight across the daemon
@@ -38,7 +42,7 @@ const fileWriteSlots = 16
 
 func newSinkShare() *sinkShare {
 	return &sinkShare{dirSync: atomicfile.NewDirSyncer(), fileSlots: make(chan struct{}, fileWriteSlots),
-		files: map[string]*envfile.File{}}
+		files: map[string]*envfile.File{}, checkDir: atomicfile.CheckDirWritable}
 }
 
 // get returns the File for path, opening it on first use. A mode changed by
@@ -51,7 +55,7 @@ func (e *sinkShare) get(path string, mode fs.FileMode) (*envfile.File, error) {
 	if f := e.files[path]; f != nil && f.Mode() == mode {
 		return f, nil
 	}
-	f, err := envfile.Open(path, mode)
+	f, err := envfile.OpenChecked(path, mode, e.checkDir)
 	if err != nil {
 		return nil, err
 	}

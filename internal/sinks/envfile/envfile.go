@@ -72,8 +72,15 @@ type File struct {
 // a directory, so a bad path fails at start-up. If the file exists it is
 // parsed (an unreadable or unparsable file is an error) and the values of
 // variables registered later with Sink are kept, so a restart does not blank
-// a variable before its credential writes again. Open itself writes nothing.
+// a variable before its credential writes again. Open itself writes nothing
+// (its directory check creates and removes a probe file).
 func Open(path string, mode fs.FileMode) (*File, error) {
+	return OpenChecked(path, mode, atomicfile.CheckDirWritable)
+}
+
+// OpenChecked is Open with checkDir as its check of the file's directory:
+// `tokend validate` passes atomicfile.CheckDirAccess, which creates nothing.
+func OpenChecked(path string, mode fs.FileMode, checkDir func(dir string) error) (*File, error) {
 	if path == "" {
 		return nil, errors.New("env-file: path is required")
 	}
@@ -84,7 +91,7 @@ func Open(path string, mode fs.FileMode) (*File, error) {
 	if mode&^fs.ModePerm != 0 {
 		return nil, fmt.Errorf("env-file %s: mode %v has bits other than permissions", path, mode)
 	}
-	if err := atomicfile.CheckDirWritable(filepath.Dir(path)); err != nil {
+	if err := checkDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("env-file %s: %w", path, err)
 	}
 	existing := map[string]string{}
