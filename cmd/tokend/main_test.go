@@ -40,7 +40,7 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, _, stderr := run("validate", "--config", bad)
-	if code != 1 || !strings.Contains(stderr, "state.bogus: unknown key (line 3)") || !strings.Contains(stderr, "no [[credential]]") {
+	if code != 1 || !strings.Contains(stderr, bad+":3: state.bogus: unknown key") || !strings.Contains(stderr, "no [[credential]]") {
 		t.Fatalf("bad config: %d %q", code, stderr)
 	}
 	if code, _, _ := run("run", "--config", bad); code != 1 {

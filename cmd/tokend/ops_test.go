@@ -149,14 +149,14 @@ auth_style = "post"
 		t.Fatal(err)
 	}
 	testkit.WaitUntil(t, "the rejection in the log", 15*time.Second, func() bool {
-		return strings.Contains(logs.String(), `"problem":"credential \"broken\".token_url: is required`)
+		return strings.Contains(logs.String(), `credential \"broken\": token_url: is required`)
 	})
 	if code, out, _ := run("status", "--config", cfgFn); code != 0 || !strings.Contains(out, "app ") || !strings.Contains(out, "svc ") || strings.Contains(out, "broken") {
 		t.Fatalf("after a rejected reload: %d\n%s", code, out)
 	}
 	// tokend reload prints every problem and exits 1.
 	code, _, stderr = run("reload", "--config", cfgFn)
-	if code != 1 || !strings.Contains(stderr, `credential "broken".client_id: is required`) || !strings.Contains(stderr, `credential "broken".sink`) {
+	if code != 1 || !strings.Contains(stderr, `credential "broken": client_id: is required`) || !strings.Contains(stderr, `credential "broken": sink`) {
 		t.Fatalf("reload invalid: %d %q", code, stderr)
 	}
 

@@ -11,8 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -131,32 +130,48 @@ type Credential struct {
 	optionIssues *optionIssues // what decoding the options found, reported by validate (kindopts.go)
 }
 
-// Duration is a time.Duration written as a string ("5m", "1h30m").
-type Duration struct{ time.Duration }
+// Duration is a time.Duration written as a string ("5m", "1h30m"). A value
+// that does not parse is kept (and the duration left 0) for validation to
+// report with every other problem: a bad duration must not hide the rest.
+type Duration struct {
+	time.Duration
+	invalid string // the text that did not parse; "" when it did
+}
 
-// UnmarshalText parses a Go duration string.
+// UnmarshalText parses a Go duration string; a bad one is reported by
+// validation (Decode), not here.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
+	d.Duration, d.invalid = v, ""
 	if err != nil {
-		return fmt.Errorf("invalid duration %q (use e.g. \"90s\", \"10m\", \"1h\")", string(b))
+		d.Duration, d.invalid = 0, string(b)
 	}
-	d.Duration = v
 	return nil
 }
 
 // MarshalText writes the duration back as a string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
 
+// problem says what is wrong with the duration as written; "" if nothing.
+func (d Duration) problem() string {
+	if d.invalid == "" {
+		return ""
+	}
+	return fmt.Sprintf("invalid duration %q (use e.g. \"90s\", \"10m\", \"1h\")", d.invalid)
+}
+
 // Load reads, decodes, defaults and validates the config at path. The
-// returned error lists every problem found. Secrets are read by ResolveSecrets.
+// returned error lists every problem found, one per line, each in the
+// format of Problem (path:line: credential "name": key: what). Secrets are
+// read by ResolveSecrets.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	cfg, err := Decode(data)
+	cfg, err := decode(data, path)
 	if err != nil {
-		return nil, fmt.Errorf("config %s:\n%w", path, err)
+		return nil, err
 	}
 	cfg.Path = path
 	cfg.Warnings = append(cfg.Warnings, inlineSecretWarnings(cfg, path)...)
@@ -164,82 +179,120 @@ func Load(path string) (*Config, error) {
 }
 
 // Decode parses TOML bytes, rejects unknown keys, applies defaults and
-// validates. Every problem is returned at once. Secrets are not read yet: call
-// ResolveSecrets before using the credentials.
-func Decode(data []byte) (*Config, error) {
+// validates. Every problem is returned at once, each a *Problem (joined).
+// Secrets are not read yet: call ResolveSecrets before using the
+// credentials.
+func Decode(data []byte) (*Config, error) { return decode(data, "") }
+
+// decode is Decode naming file in its problems and warnings. Each table is
+// decoded on its own (a type error in one hides no other problem),
+// [[credential]] tables in two steps: the keys every credential has, then
+// (once defaults have settled its grant and auth_style) its kinds' own keys;
+// each [[credential.sink]] by its kind. All before Undecoded.
+func decode(data []byte, file string) (*Config, error) {
 	var doc document
 	md, err := toml.Decode(string(data), &doc)
 	if err != nil {
-		return nil, decodeError(err)
+		p := decodeError(err)
+		p.File = file
+		return nil, p
 	}
-	cfg := doc.Config
-	// Each [[credential]] in two steps: the keys every credential has, then
-	// (once defaults have settled its grant and auth_style) its kinds' own
-	// keys; each [[credential.sink]] by its kind. All before Undecoded.
+	var problems []error
+	var cfg Config
+	for _, t := range []struct {
+		name string
+		into any
+		p    toml.Primitive
+	}{{"state", &cfg.State, doc.State}, {"scheduler", &cfg.Scheduler, doc.Scheduler}, {"status", &cfg.Status, doc.Status}, {"vault", &cfg.Vault, doc.Vault}} {
+		if md.IsDefined(t.name) {
+			if err := md.PrimitiveDecode(t.p, t.into); err != nil {
+				problems = append(problems, decodeError(err))
+				_ = md.PrimitiveDecode(t.p, skipTable{})
+			}
+		}
+	}
 	cfg.Credentials = make([]Credential, len(doc.Credentials))
+	skipped := make([]bool, len(doc.Credentials))
 	for i, p := range doc.Credentials {
 		if err := md.PrimitiveDecode(p, &cfg.Credentials[i]); err != nil {
-			return nil, decodeError(err)
+			cr := &cfg.Credentials[i]
+			problems = append(problems, fmt.Errorf("%s: %w", credKey(i, cr.Name), decodeError(err)))
+			_ = md.PrimitiveDecode(p, skipTable{})
+			*cr, skipped[i] = Credential{Name: cr.Name}, true // reported; not validated further
 		}
 	}
 	cfg.decodeSinks(&md)
 	cfg.applyDefaults()
 	od := newOptionDecoder(&md)
 	for i, p := range doc.Credentials {
-		od.decode(p, &cfg.Credentials[i])
+		if !skipped[i] {
+			od.decode(p, &cfg.Credentials[i])
+		}
 	}
-	var problems []error
+	lay := newLayout(data)
+	var out []error
 	for _, k := range md.Undecoded() {
-		problems = append(problems, fmt.Errorf("%s: unknown key%s", k, lineOf(data, k)))
+		for _, p := range lay.unknownKey(k, cfg.Credentials) {
+			out = append(out, p)
+		}
 	}
-	problems = append(problems, cfg.validate()...)
-	if len(problems) > 0 {
-		return nil, errors.Join(problems...)
+	problems = append(problems, cfg.validate(skipped)...)
+	for _, e := range problems {
+		for _, pe := range Problems(e) {
+			p := toProblem(pe)
+			lay.locate(p, cfg.Credentials)
+			out = append(out, p)
+		}
+	}
+	if len(out) > 0 {
+		sortProblems(out)
+		for _, e := range out {
+			e.(*Problem).File = file
+		}
+		return nil, errors.Join(out...)
+	}
+	for _, p := range cfg.warnings() {
+		lay.locate(p, cfg.Credentials)
+		p.File = file
+		cfg.Warnings = append(cfg.Warnings, p.Error())
 	}
 	detachStrings(&cfg) // no value may keep the whole document alive (detach.go)
 	return &cfg, nil
 }
 
-// document is what Decode decodes first: the config with its [[credential]]
-// tables left as toml.Primitive (Credentials is hidden by the shallower
-// field of the same key), each then decoded in steps.
+// sortProblems orders problems by line (those without one last), stably.
+func sortProblems(ps []error) {
+	slices.SortStableFunc(ps, func(a, b error) int {
+		la, lb := a.(*Problem).Line, b.(*Problem).Line
+		switch {
+		case la == lb:
+			return 0
+		case la == 0:
+			return 1
+		case lb == 0:
+			return -1
+		}
+		return la - lb
+	})
+}
+
+// credKey names the i-th (0-based) [[credential]] in a validator's key path:
+// by its name, else by its 1-based index.
+func credKey(i int, name string) string {
+	if name != "" {
+		return fmt.Sprintf("credential %q", name)
+	}
+	return fmt.Sprintf("credential[%d]", i+1)
+}
+
+// document is what decode decodes first: every top-level table and each
+// [[credential]] table left as toml.Primitive, each then decoded on its own.
 type document struct {
-	Config
+	State       toml.Primitive   `toml:"state"`
+	Scheduler   toml.Primitive   `toml:"scheduler"`
+	Status      toml.Primitive   `toml:"status"`
+	Vault       toml.Primitive   `toml:"vault"`
 	Credentials []toml.Primitive `toml:"credential"`
-}
-
-// decodeError phrases a decoder error: its line and key when known.
-func decodeError(err error) error {
-	var pe toml.ParseError
-	if errors.As(err, &pe) {
-		if pe.LastKey != "" {
-			return fmt.Errorf("line %d: %s: %s", pe.Position.Line, pe.LastKey, pe.Message)
-		}
-		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
-	}
-	return fmt.Errorf("decoding: %w", cleanDecodeError(err))
-}
-
-// cleanDecodeError strips nothing today but is the one place to keep decoder
-// errors from echoing values (toml type errors name the key, not the value).
-func cleanDecodeError(err error) error { return err }
-
-// lineOf finds the first line that assigns the last element of key, best
-// effort: BurntSushi/toml reports no position for undecoded keys.
-func lineOf(data []byte, k toml.Key) string {
-	if len(k) == 0 {
-		return ""
-	}
-	re, err := regexp.Compile(`^\s*"?` + regexp.QuoteMeta(k[len(k)-1]) + `"?\s*=`)
-	if err != nil {
-		return ""
-	}
-	for i, line := range strings.Split(string(data), "\n") {
-		if re.MatchString(line) {
-			return fmt.Sprintf(" (line %d)", i+1)
-		}
-	}
-	return ""
 }
 
 // Credential returns the credential with the given name.

@@ -108,9 +108,9 @@ refresh_token_fil = "/w"
 `
 	_, err := Decode([]byte(doc))
 	want := []string{
-		`credential.refresh_token_fil: unknown key (line 35)`,
-		`credential "cc".refresh_token_file: is only used with grant = "refresh_token"`,
-		`credential "odd".grant: unknown grant "device_code" (supported: refresh_token, client_credentials)`,
+		`line 16: credential "cc": refresh_token_file: is only used with grant = "refresh_token"`,
+		`line 22: credential "odd": grant: unknown grant "device_code" (supported: refresh_token, client_credentials)`,
+		`line 35: credential "typo": refresh_token_fil: unknown key (did you mean "refresh_token_file"?)`,
 	}
 	ps := joinedProblems(err)
 	if len(ps) != len(want) {
@@ -131,7 +131,7 @@ client_id = "id"
 client_secret = "s"
 refresh_token_file = 7`)))
 	ps := joinedProblems(err)
-	if len(ps) != 1 || !strings.HasPrefix(ps[0].Error(), `credential "c": `) || !strings.Contains(ps[0].Error(), "refresh_token_file") {
+	if len(ps) != 1 || !strings.HasPrefix(ps[0].Error(), `line 8: credential "c": refresh_token_file: `) || !strings.Contains(ps[0].Error(), "refresh_token_file") {
 		t.Errorf("err = %v", err)
 	}
 }

@@ -30,7 +30,7 @@ token_url = "https://idp.example/token"
 client_id = "id"
 client_secret = "s"`, k.Name))))
 			if !k.Configurable {
-				want := fmt.Sprintf(`credential "c".grant: unknown grant %q (supported: %s)`, k.Name, strings.Join(grants.GrantNames(), ", "))
+				want := fmt.Sprintf(`line 5: credential "c": grant: unknown grant %q (supported: %s)`, k.Name, strings.Join(grants.GrantNames(), ", "))
 				if ps := joinedProblems(err); len(ps) != 1 || ps[0].Error() != want {
 					t.Fatalf("err = %v, want only %q", err, want)
 				}
@@ -93,8 +93,8 @@ func TestEveryAuthMethodConfigures(t *testing.T) {
 // once, naming the known ones, and the rest of the credential is still checked.
 func TestUnknownKindIsOneProblem(t *testing.T) {
 	tests := []struct{ body, want string }{
-		{`grant = "password"`, `credential "c".grant: unknown grant "password" (supported: ` + strings.Join(grants.GrantNames(), ", ") + ")"},
-		{`auth_style = "jwt"`, `credential "c".auth_style: unknown auth style "jwt" (supported: ` + strings.Join(grants.AuthStyleNames(), ", ") + ")"},
+		{`grant = "password"`, `line 5: credential "c": grant: unknown grant "password" (supported: ` + strings.Join(grants.GrantNames(), ", ") + ")"},
+		{`auth_style = "jwt"`, `line 5: credential "c": auth_style: unknown auth style "jwt" (supported: ` + strings.Join(grants.AuthStyleNames(), ", ") + ")"},
 	}
 	for _, tc := range tests {
 		_, err := Decode([]byte(one(tc.body + `
@@ -127,12 +127,12 @@ func TestKindKeysBelongToTheirKind(t *testing.T) {
 		{`grant = "client_credentials"
 client_id = "id"
 client_secret = "s"
-refresh_token_file = "/x"`, `credential "c".refresh_token_file: is only used with grant = "refresh_token"`},
+refresh_token_file = "/x"`, `line 8: credential "c": refresh_token_file: is only used with grant = "refresh_token"`},
 		{`client_id = "id"
 client_secret = "s"
-send_grant_type = false`, `credential "c".send_grant_type: false is only possible with grant "client_credentials"`},
+send_grant_type = false`, `line 7: credential "c": send_grant_type: false is only possible with grant "client_credentials"`},
 		{`client_id = "id"
-api_key = "k"`, `credential "c".api_key: is only used with auth_style "basic_raw" (use client_secret for "basic")`},
+api_key = "k"`, `line 6: credential "c": api_key: is only used with auth_style "basic_raw" (use client_secret for "basic")`},
 	}
 	for _, tc := range tests {
 		_, err := Decode([]byte(one(tc.body + "\ntoken_url = \"https://idp.example/token\"")))

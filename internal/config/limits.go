@@ -122,7 +122,7 @@ func (s *Scheduler) validateLimits() []error {
 	}
 	seen := map[string]int{}
 	for i, p := range s.Providers {
-		key := fmt.Sprintf("scheduler.provider[%d]", i)
+		key := fmt.Sprintf("scheduler.provider[%d]", i+1)
 		switch host, _ := splitHostPort(p.Host); {
 		case p.Host == "":
 			bad(key+".host", "is required (the token endpoint's host, like \"au-api.basiq.io\")")
@@ -131,7 +131,7 @@ func (s *Scheduler) validateLimits() []error {
 		default:
 			norm := strings.ToLower(p.Host)
 			if j, dup := seen[norm]; dup {
-				bad(key+".host", "%q is already listed in scheduler.provider[%d]", p.Host, j)
+				bad(key+".host", "%q is already listed in scheduler.provider[%d]", p.Host, j+1)
 			}
 			seen[norm] = i
 		}

@@ -125,14 +125,14 @@ rate = 1
 		"scheduler.max_per_provider: must not be negative",
 		"scheduler.provider_rate: must be a number of calls per second",
 		"scheduler.provider_burst: must not be negative",
-		"scheduler.provider[0].max_concurrent: must not be negative",
-		"scheduler.provider[0].rate: must be a number of calls per second",
-		"scheduler.provider[0].burst: must not be negative",
-		"scheduler.provider.concurrency: unknown key (line",
-		`scheduler.provider[1].host: "API.basiq.io" is already listed in scheduler.provider[0]`,
-		`scheduler.provider[2].host: "https://x.example/token" must be a host name or host:port`,
-		"scheduler.provider[2].rate: must be a number of calls per second",
-		"scheduler.provider[3].host: is required",
+		"scheduler.provider[1].max_concurrent: must not be negative",
+		"scheduler.provider[1].rate: must be a number of calls per second",
+		"scheduler.provider[1].burst: must not be negative",
+		"line 51: scheduler.provider[1].concurrency: unknown key",
+		`scheduler.provider[2].host: "API.basiq.io" is already listed in scheduler.provider[1]`,
+		`scheduler.provider[3].host: "https://x.example/token" must be a host name or host:port`,
+		"scheduler.provider[3].rate: must be a number of calls per second",
+		"scheduler.provider[4].host: is required",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in:\n%s", want, msg)
@@ -140,7 +140,7 @@ rate = 1
 	}
 	// [scheduler]'s bad values are reported once, not again under the
 	// entries that inherit them.
-	for _, notWant := range []string{"provider[1].max_concurrent", "provider[1].rate", "provider[1].burst", "provider[3].burst"} {
+	for _, notWant := range []string{"provider[2].max_concurrent", "provider[2].rate", "provider[2].burst", "provider[4].burst"} {
 		if strings.Contains(msg, notWant) {
 			t.Errorf("%q reported for an inherited value:\n%s", notWant, msg)
 		}

@@ -184,7 +184,7 @@ func newSinkChecker() *sinkChecker {
 func (c *sinkChecker) check(key string, cr *Credential) []error {
 	c.errs = nil
 	for j := range cr.Sinks {
-		c.key = fmt.Sprintf("%s.sink[%d]", key, j)
+		c.key = fmt.Sprintf("%s.sink[%d]", key, j+1)
 		c.sink(cr.Name, &cr.Sinks[j])
 	}
 	return c.errs

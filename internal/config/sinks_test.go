@@ -41,7 +41,7 @@ func TestUnknownSinkTypeIsOneError(t *testing.T) {
   tpyo = 1
   fields = { access_token = "t" }
 `)
-	if len(got) != 1 || !strings.Contains(got[0], `credential "a".sink[0].type: unknown sink type "ftp"`) {
+	if len(got) != 1 || !strings.Contains(got[0], `credential "a": sink[1].type: unknown sink type "ftp"`) {
 		t.Fatalf("want one error for the type, got %q", got)
 	}
 	for _, k := range kinds.All() {
@@ -50,7 +50,7 @@ func TestUnknownSinkTypeIsOneError(t *testing.T) {
 		}
 	}
 	if got := problems(t, sinkBase+"  [[credential.sink]]\n  path = \"/run/x\"\n"); len(got) != 1 ||
-		!strings.Contains(got[0], "sink[0].type: is required (file, envfile or vault)") {
+		!strings.Contains(got[0], "sink[1].type: is required (file, envfile or vault)") {
 		t.Fatalf("missing type: %q", got)
 	}
 }
@@ -80,16 +80,16 @@ func TestSinkKeysAreCheckedPerTable(t *testing.T) {
   colour = "blue"
 `), "\n")
 	for _, want := range []string{
-		`credential "a".sink[1].var: is only used by envfile sinks`,
-		`credential "a".sink[2].mode: is only used by file and envfile sinks`,
-		`credential "a".sink[2].on_change: is only supported on file and envfile sinks`,
-		"credential.sink.colour: unknown key (line 28)",
+		`credential "a": sink[2].var: is only used by envfile sinks`,
+		`credential "a": sink[3].mode: is only used by file and envfile sinks`,
+		`credential "a": sink[3].on_change: is only supported on file and envfile sinks`,
+		`line 28: credential "a": sink[4].colour: unknown key`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)
 		}
 	}
-	for _, wrong := range []string{"sink[0]", "sink[1].format", "sink[2].path", "sink[3].path"} {
+	for _, wrong := range []string{"sink[1]", "sink[2].format", "sink[3].path", "sink[4].path"} {
 		if strings.Contains(got, wrong) {
 			t.Errorf("%s reported:\n%s", wrong, got)
 		}
@@ -109,7 +109,7 @@ func TestSinkValueOfWrongTypeNamesTheSink(t *testing.T) {
   path = "/run/a"
   format = "xml"
 `), "\n")
-	for _, want := range []string{`credential "a".sink[0]: `, "kv_version", `credential "a".sink[1].format: unknown format "xml"`} {
+	for _, want := range []string{`credential "a": sink[1].kv_version: incompatible types`, `credential "a": sink[2].format: unknown format "xml"`} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in:\n%s", want, got)
 		}

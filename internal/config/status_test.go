@@ -94,10 +94,10 @@ listen = "unix:/run/tokend/tokend.sock"
 		t.Fatal("bad hook and status keys accepted")
 	}
 	for _, want := range []string{
-		`sink[0].hook_timeout: is only used with on_change`,
-		`sink[1].on_change: needs a program`,
-		`sink[2].on_change: "systemctl reload myapp" is one argv element`,
-		`sink[3].hook_timeout: must not be negative`,
+		`sink[1].hook_timeout: is only used with on_change`,
+		`sink[2].on_change: needs a program`,
+		`sink[3].on_change: "systemctl reload myapp" is one argv element`,
+		`sink[4].hook_timeout: must not be negative`,
 		`status.listen: host "example.com" must be an IP address`,
 	} {
 		if !strings.Contains(err.Error(), want) {

@@ -1,9 +1,13 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/robfig/cron/v3"
 
@@ -22,8 +26,10 @@ var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month 
 // ParseSchedule parses a credential's schedule string.
 func ParseSchedule(spec string) (cron.Schedule, error) { return cronParser.Parse(spec) }
 
-// validate returns every problem in the decoded, defaulted config.
-func (c *Config) validate() []error {
+// validate returns every problem in the decoded, defaulted config. The
+// credentials marked in skipped did not decode (already reported): only
+// their names are checked.
+func (c *Config) validate(skipped []bool) []error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
@@ -35,6 +41,7 @@ func (c *Config) validate() []error {
 		bad("state.encryption_key_file", "applies to the file backend only (Vault encrypts its storage itself)")
 	}
 	errs = append(errs, c.validateVault()...)
+	errs = append(errs, c.durationProblems()...)
 	if c.Scheduler.MaxConcurrent < 1 {
 		bad("scheduler.max_concurrent", "must be at least 1")
 	}
@@ -49,10 +56,7 @@ func (c *Config) validate() []error {
 	opts := newOptionChecker() // kindopts.go
 	for i := range c.Credentials {
 		cr := &c.Credentials[i]
-		key := fmt.Sprintf("credential[%d]", i)
-		if cr.Name != "" {
-			key = fmt.Sprintf("credential %q", cr.Name)
-		}
+		key := credKey(i, cr.Name)
 		switch {
 		case cr.Name == "":
 			bad(key+".name", "is required")
@@ -62,6 +66,9 @@ func (c *Config) validate() []error {
 			bad(key+".name", "is used by more than one credential")
 		}
 		names[cr.Name] = true
+		if i < len(skipped) && skipped[i] {
+			continue
+		}
 		errs = append(errs, cr.validate(key)...)
 		errs = append(errs, opts.check(key, cr)...)
 		errs = append(errs, sinks.check(key, cr)...)
@@ -81,7 +88,17 @@ func (cr *Credential) validate(key string) []error {
 	if cr.TokenURL == "" && cr.Issuer == "" {
 		bad("token_url", "is required (or issuer, to discover it)")
 	} else if err := grants.Validate(cr.checkableGrantsConfig()); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		if inner := errors.Unwrap(err); inner != nil {
+			err = inner // the problems, without grants' `credential "x": invalid token endpoint config` prefix
+		}
+		for _, p := range Problems(err) {
+			// "token_url uses http://..." is a problem of the key token_url
+			if field, rest, ok := strings.Cut(p.Error(), " "); ok && slices.Contains(credentialKeys(), field) {
+				errs = append(errs, fmt.Errorf("%s.%s: %s", key, field, rest))
+				continue
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", key, p))
+		}
 	}
 	errs = append(errs, cr.validateProvider(key)...)
 	if cr.RefreshBefore.Duration < 0 {
@@ -127,3 +144,30 @@ func (cr *Credential) GrantsConfig() grants.Config {
 		IntrospectionURL:  cr.IntrospectionURL,
 	}
 }
+
+// durationProblems reports every duration of the config that did not parse,
+// under its key.
+func (c *Config) durationProblems() []error {
+	var errs []error
+	check := func(key string, d Duration) {
+		if msg := d.problem(); msg != "" {
+			errs = append(errs, fmt.Errorf("%s: %s", key, msg))
+		}
+	}
+	check("state.claim_ttl", c.State.ClaimTTL)
+	check("scheduler.shutdown_grace", c.Scheduler.ShutdownGrace)
+	check("scheduler.request_timeout", c.Scheduler.RequestTimeout)
+	for i := range c.Credentials {
+		cr := &c.Credentials[i]
+		key := credKey(i, cr.Name)
+		check(key+".refresh_before", cr.RefreshBefore)
+		check(key+".default_lifetime", cr.DefaultLifetime)
+		for j, s := range cr.Sinks {
+			check(fmt.Sprintf("%s.sink[%d].hook_timeout", key, j+1), s.HookTimeout)
+		}
+	}
+	return errs
+}
+
+// credentialKeys are the keys of Credential's own fields.
+var credentialKeys = sync.OnceValue(func() []string { return tomlKeysOf(reflect.TypeFor[Credential]()) })

@@ -95,7 +95,7 @@ auth = "kubernetes"
   kv_version = 3
   format = "json"
   fields = { access_token = "t", scope = "t", bogus = "b" }
-`, []string{"sink[0].path", "sink[0].kv_version: must be 1 or 2", "sink[0].format", `unknown field "bogus"`, `both write "t"`}},
+`, []string{"sink[1].path", "sink[1].kv_version: must be 1 or 2", "sink[1].format", `unknown field "bogus"`, `both write "t"`}},
 		{"state mount without vault backend", `
 [state]
 mount = "secret"

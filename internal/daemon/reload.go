@@ -18,7 +18,7 @@ import (
 // store), changed ones pick up new sources, sinks, hooks and windows. Secret
 // files are read again. An invalid config — any problem, including a sink
 // whose directory is missing — is rejected as a whole: every problem is
-// logged, the running config is kept and the error lists them all.
+// logged in one line, the running config is kept and the error lists them all.
 // [state], [status], [vault] and [scheduler] changes need a restart; they
 // are logged and ignored. Safe to call concurrently with Run and with itself (reloads
 // are serialised); systemd is told RELOADING=1 and then READY=1.
@@ -45,11 +45,13 @@ func (d *Daemon) reload(ctx context.Context) error {
 	}
 	if err != nil {
 		d.share.abandon()
+		var problems []string // one log line with every problem (issue 14 item 6)
 		for _, line := range strings.Split(err.Error(), "\n") {
 			if line = strings.TrimSpace(line); line != "" {
-				log.Error("reload rejected; keeping the running config", zap.String("problem", line))
+				problems = append(problems, line)
 			}
 		}
+		log.Error("reload rejected; keeping the running config", zap.Strings("problems", problems))
 		return fmt.Errorf("config %s rejected; still running the previous config:\n%w", old.Path, err)
 	}
 	d.share.apply()
