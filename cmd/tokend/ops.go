@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -67,10 +66,11 @@ func opsClient(cfgPath string, stderr io.Writer) (*status.Client, bool) {
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", "status [--config FILE] [-o table|json]", stdout, stderr)
+	fs := newFlags("status", "status [--config FILE] [-o table|json] [--wide] [--sinks]", stdout, stderr)
 	cfgPath := configFlag(fs, "config file (its [status] listen and state.dir locate the daemon)")
 	output := fs.String("o", "table", "output format: table or json")
 	sinks := fs.Bool("sinks", false, "table: also list every sink (failing sinks are always listed)")
+	wide := fs.Bool("wide", false, "table: add generation and token fingerprint, show the last error whole")
 	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
 	}
@@ -94,7 +94,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(sts)
 	} else {
-		printTable(stdout, sts, time.Now())
+		printTable(stdout, sts, time.Now(), *wide)
 		printSinks(stdout, sts, time.Now(), *sinks)
 	}
 	return statusExit(sts, time.Now())
@@ -152,78 +152,15 @@ func printSinks(w io.Writer, sts []scheduler.CredentialStatus, now time.Time, al
 	_ = tw.Flush()
 }
 
-// printTable prints credentials like `kubectl get`.
-func printTable(w io.Writer, sts []scheduler.CredentialStatus, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tEXPIRES\tNEXT-REFRESH\tLAST-ERROR")
-	for _, st := range sts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", st.Name, st.Status, relative(now, st.ExpiresAt), relative(now, st.NextRefresh), lastError(st))
-	}
-	_ = tw.Flush()
+// printTable prints credentials like `kubectl get`, as `tokend demo` does
+// (status.WriteTable); wide adds the generation and token fingerprint and
+// shows the last error whole.
+func printTable(w io.Writer, sts []scheduler.CredentialStatus, now time.Time, wide bool) {
+	status.WriteTable(w, sts, now, wide)
 }
 
 // relative renders t as "in 42m", "3m ago" or "-".
-func relative(now, t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	d := t.Sub(now)
-	if d < 0 {
-		return short(-d) + " ago"
-	}
-	return "in " + short(d)
-}
-
-// short renders a duration kubectl-style: 45s, 12m, 3h5m, 2d4h.
-func short(d time.Duration) string {
-	switch s := int64(d / time.Second); {
-	case s < 60:
-		return fmt.Sprintf("%ds", s)
-	case s < 3600:
-		return fmt.Sprintf("%dm", s/60)
-	case s < 86400:
-		if m := s % 3600 / 60; m != 0 {
-			return fmt.Sprintf("%dh%dm", s/3600, m)
-		}
-		return fmt.Sprintf("%dh", s/3600)
-	default:
-		if h := s % 86400 / 3600; h != 0 {
-			return fmt.Sprintf("%dd%dh", s/86400, h)
-		}
-		return fmt.Sprintf("%dd", s/86400)
-	}
-}
-
-// lastError is "code: description" (or the class), cut to 60 characters,
-// with a failing sink mentioned when the credential itself is fine.
-func lastError(st scheduler.CredentialStatus) string {
-	msg := ""
-	if e := st.LastError; e != nil {
-		code := e.Code
-		if code == "" {
-			code = e.Class
-		}
-		msg = code
-		if e.Description != "" {
-			msg += ": " + e.Description
-		}
-	} else {
-		for _, sk := range st.Sinks {
-			if sk.LastError != "" {
-				msg = "sink " + sk.Name + ": " + sk.LastError
-				break
-			}
-		}
-	}
-	if msg == "" {
-		return "-"
-	}
-	msg = strings.Join(strings.Fields(msg), " ")
-	if r := []rune(msg); len(r) > 60 {
-		msg = string(r[:59]) + "…"
-	}
-	return msg
-}
+func relative(now, t time.Time) string { return status.Relative(now, t) }
 
 func cmdRefresh(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("refresh", "refresh [--config FILE] [--wait 30s] NAME", stdout, stderr)
@@ -273,7 +210,7 @@ func reportRefresh(ctx context.Context, c *status.Client, before scheduler.Crede
 		fmt.Fprintf(stdout, "%s: refreshed (generation %d, expires %s)\n", st.Name, st.Generation, relative(time.Now(), st.ExpiresAt))
 		return exitOK
 	case errors.Is(err, status.ErrRefreshFailed):
-		fmt.Fprintf(stderr, "tokend refresh: %s: %s (%s)\n", st.Name, lastError(st), st.Status)
+		fmt.Fprintf(stderr, "tokend refresh: %s: %s (%s)\n", st.Name, status.LastError(st, 0), st.Status)
 		if st.Status == state.StatusNeedsReauth {
 			return exitNeedsReauth
 		}

@@ -102,7 +102,7 @@ func TestRunBinaryWithStatusCommandsAndSIGHUP(t *testing.T) {
 		return code == 0 && strings.Contains(out, "app    ok")
 	})
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 2 ||
-		!strings.HasPrefix(lines[0], "NAME   STATUS   EXPIRES   NEXT-REFRESH   LAST-ERROR") ||
+		!strings.HasPrefix(lines[0], "NAME   STATUS   GENERATION   EXPIRES   NEXT-REFRESH   LAST-ERROR") ||
 		!strings.Contains(lines[1], "in 59m") || !strings.HasSuffix(lines[1], "-") {
 		t.Fatalf("status table:\n%s", out)
 	}
@@ -250,11 +250,11 @@ func TestStatusTableFormatting(t *testing.T) {
 		{Name: "billing", Status: state.StatusBackoff, ExpiresAt: now.Add(-time.Minute),
 			LastError: &state.ErrorInfo{Class: "transient", Code: "network", Description: strings.Repeat("connection refused ", 10)}},
 		{Name: "x", Status: state.StatusOK, Sinks: []scheduler.SinkStatus{{Name: "file:/run/x", LastError: "disk full"}}},
-	}, now)
-	want := `NAME            STATUS    EXPIRES   NEXT-REFRESH   LAST-ERROR
-apicbase-prod   ok        in 1h     in 40m         -
-billing         backoff   1m ago    -              network: connection refused connection refused connection r…
-x               ok        -         -              sink file:/run/x: disk full
+	}, now, false)
+	want := `NAME            STATUS    GENERATION   EXPIRES   NEXT-REFRESH   LAST-ERROR
+apicbase-prod   ok        0            in 1h     in 40m         -
+billing         backoff   0            1m ago    -              network: connection refused connection refused connection r…
+x               ok        0            -         -              sink file:/run/x: disk full
 `
 	if buf.String() != want {
 		t.Fatalf("table:\n%s\nwant:\n%s", buf.String(), want)

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,6 +21,7 @@ import (
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/internal/status"
 )
 
 // Options tunes the demo; zero values give the defaults.
@@ -176,22 +176,11 @@ func seedRefreshToken(ctx context.Context, dir string, p *fakeprovider.Provider)
 	return atomicfile.WriteFile(filepath.Join(dir, "demo-app.rt"), []byte(rt+"\n"), 0o600)
 }
 
+// printStatus prints the provider's counters and the table `tokend status`
+// prints (status.WriteTable: the same columns).
 func printStatus(out io.Writer, sts []scheduler.CredentialStatus, ps fakeprovider.Stats) {
 	now := time.Now()
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\n%s\tprovider: %d refreshes, %d client-credentials grants, %d reused tokens\n",
+	fmt.Fprintf(out, "\n%s  provider: %d refreshes, %d client-credentials grants, %d reused tokens\n",
 		now.Format(time.TimeOnly), ps.Refreshes, ps.ClientCredentials, ps.Reuses)
-	fmt.Fprintln(tw, "NAME\tSTATUS\tGENERATION\tEXPIRES IN\tNEXT REFRESH IN\tTOKEN")
-	for _, st := range sts {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", st.Name, st.Status, st.Generation,
-			until(now, st.ExpiresAt), until(now, st.NextRefresh), st.TokenFP)
-	}
-	_ = tw.Flush()
-}
-
-func until(now, t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Sub(now).Round(time.Second).String()
+	status.WriteTable(out, sts, now, false)
 }

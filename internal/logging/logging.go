@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -66,7 +67,7 @@ func NewWith(w io.Writer, opts Options) (*zap.Logger, error) {
 	ec := zap.NewProductionEncoderConfig()
 	ec.TimeKey = "time"
 	ec.EncodeTime = zapcore.ISO8601TimeEncoder
-	ec.EncodeDuration = zapcore.StringDurationEncoder
+	ec.EncodeDuration = roundedDurationEncoder
 	var enc zapcore.Encoder
 	if console {
 		ec.EncodeLevel = zapcore.CapitalLevelEncoder
@@ -78,4 +79,25 @@ func NewWith(w io.Writer, opts Options) (*zap.Logger, error) {
 		enc = zapcore.NewJSONEncoder(ec)
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}
+
+// roundedDurationEncoder writes a duration as a string an operator reads at
+// a glance (issue 14 item 6: retry_in "4s", not "3.987041226s"): see Round.
+func roundedDurationEncoder(d time.Duration, enc zapcore.PrimitiveArrayEncoder) {
+	enc.AppendString(Round(d).String())
+}
+
+// Round is d as logs show it: whole seconds from a minute up, tenths of a
+// second from a second, tenths of a millisecond from a millisecond, whole
+// microseconds below.
+func Round(d time.Duration) time.Duration {
+	switch a := d.Abs(); {
+	case a >= time.Minute:
+		return d.Round(time.Second)
+	case a >= time.Second:
+		return d.Round(100 * time.Millisecond)
+	case a >= time.Millisecond:
+		return d.Round(100 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
 }

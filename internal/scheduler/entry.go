@@ -26,6 +26,7 @@ type entry struct {
 	inflight bool
 	forced   bool
 	unknown  bool // outcome of the last spend is unknown
+	guessed  bool // rec.ExpiresAt is default_lifetime's guess (known for refreshes made by this process only)
 	removed  bool
 	seq      [3]uint64 // current sequence per jobKind (stale timer items are skipped)
 	deferred [3]bool   // a job of that kind came due while another was in flight

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,7 +42,7 @@ func (s *Scheduler) finish(j job, res result) {
 		e.log.Debug("another replica holds the claim; re-checking", zap.Duration("recheck_in", d))
 		s.scheduleLocked(e, jobRefresh, now.Add(d))
 	case res.adopted:
-		e.rec, e.status, e.attempt, e.unknown = res.rec, state.StatusOK, 0, false
+		e.rec, e.status, e.attempt, e.unknown, e.guessed = res.rec, state.StatusOK, 0, false, false
 		e.log.Info("adopted a newer token refreshed elsewhere", s.recFields(e)...)
 		s.planLocked(e, now)
 		s.scheduleLocked(e, jobSinks, now)
@@ -60,6 +61,7 @@ func (s *Scheduler) finish(j job, res result) {
 		// sink-only round; handled below
 	default:
 		e.rec, e.pending, e.status, e.attempt, e.unknown = res.rec, nil, state.StatusOK, 0, false
+		e.guessed = res.guessed
 		s.planLocked(e, now)
 		fields := append(s.recFields(e), zap.Duration("took", res.duration))
 		if !res.started.IsZero() && !j.planned.IsZero() {
@@ -196,8 +198,12 @@ func errorInfo(err error, afterUnknown bool, now time.Time) *state.ErrorInfo {
 	var ge *grants.Error
 	if errors.As(err, &ge) {
 		info.Code, info.Description = ge.Code, ge.Description
-		if info.Description == "" {
-			info.Description = ge.Error()
+		switch {
+		case info.Description != "":
+		case ge.Err != nil: // the cause alone: the code and the credential are said elsewhere (issue 14 item 6)
+			info.Description = ge.Err.Error()
+		case ge.Status != 0:
+			info.Description = fmt.Sprintf("HTTP %d", ge.Status)
 		}
 	}
 	var se *storageError
@@ -217,13 +223,30 @@ func errorFields(ei *state.ErrorInfo) []zap.Field {
 	return []zap.Field{zap.String("error_class", ei.Class), zap.String("error_code", ei.Code), zap.String("error", ei.Description)}
 }
 
-// recFields are the fields of every state-change log line.
+// recFields are the fields of every state-change log line. Unknown times
+// are left out (no 0001-01-01); a guessed expiry says so.
 func (s *Scheduler) recFields(e *entry) []zap.Field {
-	return []zap.Field{
+	fields := []zap.Field{
 		zap.String("status", string(e.status)),
-		zap.Time("expires_at", e.rec.ExpiresAt),
-		zap.Time("next_refresh", e.next),
+		timeField("expires_at", e.rec.ExpiresAt),
+		timeField("next_refresh", e.next),
 		zap.Uint64("generation", e.rec.Generation),
 		zap.String("token_fp", e.rec.AccessToken.Fingerprint()),
 	}
+	if e.guessed && !e.rec.ExpiresAt.IsZero() {
+		fields = append(fields, zap.Bool("expires_at_guessed", true))
+	}
+	return fields
+}
+
+// expiryGuessed is grants.Token.ExpirySource when the provider gave no
+// expiry and default_lifetime set it.
+const expiryGuessed = "default"
+
+// timeField is zap.Time, or no field at all for the zero time (unknown).
+func timeField(key string, t time.Time) zap.Field {
+	if t.IsZero() {
+		return zap.Skip()
+	}
+	return zap.Time(key, t)
 }

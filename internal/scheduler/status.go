@@ -36,6 +36,10 @@ type CredentialStatus struct {
 	TokenFP     string           `json:"token_fingerprint"`
 	Attempt     int              `json:"failed_attempts"`
 	Sinks       []SinkStatus     `json:"sinks"`
+
+	// ExpiresGuessed: the provider sent no expiry and ExpiresAt is
+	// default_lifetime's guess (known for refreshes this process made).
+	ExpiresGuessed bool `json:"expires_at_guessed,omitempty"`
 }
 
 // SinkStatus is the delivery state of one sink. OK is whether the last
@@ -80,7 +84,7 @@ func (s *Scheduler) statusLocked(e *entry) CredentialStatus {
 	st := CredentialStatus{
 		Name: e.cred.Name, Status: e.status, ExpiresAt: e.rec.ExpiresAt, NextRefresh: e.next,
 		Generation: e.rec.Generation, LastSuccess: e.rec.LastSuccess, LastError: e.rec.LastError,
-		TokenFP: e.fingerprintLocked(), Attempt: e.attempt,
+		TokenFP: e.fingerprintLocked(), Attempt: e.attempt, ExpiresGuessed: e.guessed && !e.rec.ExpiresAt.IsZero(),
 	}
 	if e.inflight && st.Status != state.StatusNeedsReauth {
 		st.Status = state.StatusRefreshing

@@ -40,7 +40,7 @@ type ErrorInfo struct {
 	Class       string    `json:"class"` // "permanent", "transient", "outcome_unknown", "storage", ...
 	Code        string    `json:"code,omitempty"`
 	Description string    `json:"description,omitempty"`
-	At          time.Time `json:"at"`
+	At          time.Time `json:"at,omitzero"`
 }
 
 // Intent marks that a refresh token of the given generation is about to be
