@@ -126,10 +126,12 @@ func LastError(st scheduler.CredentialStatus, width int) string {
 	if strings.Count(msg, ": ") < 2 || keep < 10 {
 		return string([]rune(out)[:width-1]) + "…"
 	}
-	tail := []rune(msg)
-	tail = tail[len(tail)-keep:]
-	if i := strings.IndexRune(string(tail[:min(len(tail), 16)]), ' '); i >= 0 { // start at a word
-		tail = []rune(string(tail)[i+1:])
+	all := []rune(msg)
+	tail := all[len(all)-keep:]
+	if all[len(all)-keep-1] != ' ' { // start at a word
+		if i := strings.IndexRune(string(tail[:min(len(tail), 16)]), ' '); i >= 0 {
+			tail = []rune(string(tail)[i+1:])
+		}
 	}
 	out = lead + "…" + string(tail)
 	return out

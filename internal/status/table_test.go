@@ -25,7 +25,7 @@ func TestTableShowsCauseAndGuess(t *testing.T) {
 	var buf bytes.Buffer
 	WriteTable(&buf, sts, now, false)
 	want := `NAME    STATUS    GENERATION   EXPIRES           NEXT-REFRESH   LAST-ERROR
-svc     backoff   7            -                 -              network: …tcp 10.0.0.7:443: connect: connection refused
+svc     backoff   7            -                 -              network: …dial tcp 10.0.0.7:443: connect: connection refused
 guess   ok        0            in 1h (guessed)   in 45m         -
 `
 	if buf.String() != want {
