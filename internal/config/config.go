@@ -174,7 +174,6 @@ func Load(path string) (*Config, error) {
 		return nil, err
 	}
 	cfg.Path = path
-	cfg.Warnings = append(cfg.Warnings, inlineSecretWarnings(cfg, path)...)
 	return cfg, nil
 }
 
@@ -251,7 +250,11 @@ func decode(data []byte, file string) (*Config, error) {
 		}
 		return nil, errors.Join(out...)
 	}
-	for _, p := range cfg.warnings() {
+	warnings := cfg.warnings()
+	if file != "" {
+		warnings = append(warnings, inlineSecretWarnings(&cfg, file)...)
+	}
+	for _, p := range warnings {
 		lay.locate(p, cfg.Credentials)
 		p.File = file
 		cfg.Warnings = append(cfg.Warnings, p.Error())

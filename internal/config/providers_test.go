@@ -208,7 +208,7 @@ api_key = "inline-key"`)), 0o644); err != nil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(loaded.Warnings) != 1 || !strings.Contains(loaded.Warnings[0], "api_key is inline") ||
+	if len(loaded.Warnings) != 1 || !strings.Contains(loaded.Warnings[0], `:6: credential "c": api_key: is inline`) ||
 		strings.Contains(loaded.Warnings[0], "inline-key") {
 		t.Errorf("warnings = %q", loaded.Warnings)
 	}

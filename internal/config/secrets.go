@@ -80,20 +80,20 @@ func ReadSecretFile(path string) (secret.Secret, error) {
 
 // inlineSecretWarnings warns when the config file holds a secret inline and
 // is readable by group or others.
-func inlineSecretWarnings(c *Config, path string) []string {
+func inlineSecretWarnings(c *Config, path string) []*Problem {
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().Perm()&0o077 == 0 {
 		return nil
 	}
-	var out []string
+	var out []*Problem
 	for _, cr := range c.Credentials {
 		if cr.ClientSecret != "" {
-			out = append(out, fmt.Sprintf("credential %q: client_secret is inline in %s, which is readable by group/other (mode %#o); use client_secret_file or client_secret_env, or chmod 600 the config",
-				cr.Name, path, fi.Mode().Perm()))
+			out = append(out, &Problem{Credential: cr.Name, Key: "client_secret", Msg: fmt.Sprintf(
+				"is inline in %s, which is readable by group/other (mode %#o); use client_secret_file or client_secret_env, or chmod 600 the config", path, fi.Mode().Perm())})
 		}
 		if cr.APIKey != "" {
-			out = append(out, fmt.Sprintf("credential %q: api_key is inline in %s, which is readable by group/other (mode %#o); use api_key_file or api_key_env, or chmod 600 the config",
-				cr.Name, path, fi.Mode().Perm()))
+			out = append(out, &Problem{Credential: cr.Name, Key: "api_key", Msg: fmt.Sprintf(
+				"is inline in %s, which is readable by group/other (mode %#o); use api_key_file or api_key_env, or chmod 600 the config", path, fi.Mode().Perm())})
 		}
 	}
 	return out
