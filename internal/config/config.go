@@ -228,10 +228,16 @@ func decode(data []byte, file string) (*Config, error) {
 			od.decode(p, &cfg.Credentials[i])
 		}
 	}
-	lay := newLayout(data)
+	var lay *layout // only when something is reported: a large valid config costs no copy of its lines
+	layoutOf := func() *layout {
+		if lay == nil {
+			lay = newLayout(data)
+		}
+		return lay
+	}
 	var out []error
 	for _, k := range md.Undecoded() {
-		for _, p := range lay.unknownKey(k, cfg.Credentials) {
+		for _, p := range layoutOf().unknownKey(k, cfg.Credentials) {
 			out = append(out, p)
 		}
 	}
@@ -239,7 +245,7 @@ func decode(data []byte, file string) (*Config, error) {
 	for _, e := range problems {
 		for _, pe := range Problems(e) {
 			p := toProblem(pe)
-			lay.locate(p, cfg.Credentials)
+			layoutOf().locate(p, cfg.Credentials)
 			out = append(out, p)
 		}
 	}
@@ -255,7 +261,7 @@ func decode(data []byte, file string) (*Config, error) {
 		warnings = append(warnings, inlineSecretWarnings(&cfg, file)...)
 	}
 	for _, p := range warnings {
-		lay.locate(p, cfg.Credentials)
+		layoutOf().locate(p, cfg.Credentials)
 		p.File = file
 		cfg.Warnings = append(cfg.Warnings, p.Error())
 	}

@@ -223,8 +223,15 @@ func (l *layout) unknownKey(k toml.Key, creds []Credential) []*Problem {
 			out = append(out, p)
 		}
 	}
-	if out == nil {
-		out = []*Problem{{Key: k.String(), Msg: msg}}
+	if out == nil { // a table of its own ([stat]) or a dotted key: its header, if any
+		p := &Problem{Key: k.String(), Msg: msg}
+		for _, t := range l.tables {
+			if t.path == k.String() {
+				p.Line = t.start + 1
+				break
+			}
+		}
+		out = []*Problem{p}
 	}
 	return out
 }

@@ -127,3 +127,12 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownTableIsOneProblemAtItsHeader: a misspelt table name is reported
+// at its header with a suggestion.
+func TestUnknownTableIsOneProblemAtItsHeader(t *testing.T) {
+	_, err := Decode([]byte("[stat]\ndir = \"/x\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `line 1: stat: unknown key (did you mean "state"?)`) {
+		t.Errorf("problems: %v", err)
+	}
+}
