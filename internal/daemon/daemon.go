@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -128,9 +129,13 @@ func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
 		c, err := buildCredential(cr, shared, hw)
-		if err != nil { // one line per problem, each naming the credential
+		if err != nil { // one line per problem, each naming the credential once
+			prefix := fmt.Sprintf("credential %q: ", cr.Name)
 			for _, e := range config.Problems(err) {
-				errs = append(errs, fmt.Errorf("credential %q: %w", cr.Name, e))
+				if !strings.HasPrefix(e.Error(), prefix) { // grants.New names it already
+					e = fmt.Errorf("%s%w", prefix, e)
+				}
+				errs = append(errs, e)
 			}
 			continue
 		}

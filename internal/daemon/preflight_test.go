@@ -69,3 +69,28 @@ client_secret = "s"
 		t.Errorf("Preflight left files: %v", entries)
 	}
 }
+
+// TestBuildErrorsNameTheCredentialOnce (issue 14 item 3): a token-endpoint
+// config that grants.New refuses (here one discovery could have produced)
+// is reported with the credential named once, not twice.
+func TestBuildErrorsNameTheCredentialOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg, err := config.Decode([]byte(fmt.Sprintf(`
+[[credential]]
+name = "svc"
+token_url = "https://idp.example/token"
+client_id = "c"
+client_secret = "s"
+  [[credential.sink]]
+  type = "file"
+  path = %q
+`, filepath.Join(dir, "svc.token"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Credentials[0].TokenURL = "ftp://idp.example/token"
+	_, err = BuildCredentials(cfg)
+	if err == nil || strings.Count(err.Error(), `credential "svc"`) != 1 || !strings.HasPrefix(err.Error(), `credential "svc": `) {
+		t.Fatalf("err = %v", err)
+	}
+}
