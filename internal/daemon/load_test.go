@@ -67,7 +67,7 @@ func TestLoadConfigReportsEveryProblemOfAStep(t *testing.T) {
 	if loadStage(err) != StageSecrets || !strings.Contains(err.Error(), `credential "f1"`) || !strings.Contains(err.Error(), `credential "f2"`) {
 		t.Fatalf("unreadable secrets: stage %d, %v", loadStage(err), err)
 	}
-	if len(warned) != 1 || !strings.Contains(warned[0], `credential "inline": client_secret is inline`) || strings.Contains(warned[0], "inline-secret-value") {
+	if len(warned) != 1 || !strings.Contains(warned[0], `credential "inline": client_secret: is inline`) || strings.Contains(warned[0], "inline-secret-value") {
 		t.Fatalf("warnings before the secrets failed: %q", warned)
 	}
 
