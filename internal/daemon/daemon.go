@@ -124,6 +124,7 @@ func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential
 	var errs []error
 	shared := newBuildCache(cfg, hw.share)
 	shared.env.Vault = hw.vault
+	prepareSinks(cfg, shared.env)
 	var out []scheduler.Credential
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
@@ -185,6 +186,25 @@ func providerLimits(sc config.Scheduler) func(string) scheduler.ProviderLimit {
 	return func(key string) scheduler.ProviderLimit {
 		m, r, b := sc.LimitFor(key)
 		return scheduler.ProviderLimit{MaxConcurrent: m, Rate: r, Burst: b}
+	}
+}
+
+// prepareSinks gives each sink kind with a Prepare the options of all its
+// sinks in cfg, before any is built. Its error is not reported: each sink's
+// Build checks again what a failed Prepare could not, and names the sink.
+func prepareSinks(cfg *config.Config, env kinds.Env) {
+	byKind := map[string][]kinds.Options{}
+	for i := range cfg.Credentials {
+		for _, sc := range cfg.Credentials[i].Sinks {
+			if sc.Options != nil {
+				byKind[sc.Type] = append(byKind[sc.Type], sc.Options)
+			}
+		}
+	}
+	for _, k := range kinds.All() {
+		if k.Prepare != nil && len(byKind[k.Name]) > 0 {
+			_ = k.Prepare(byKind[k.Name], env)
+		}
 	}
 }
 

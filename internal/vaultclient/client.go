@@ -62,6 +62,8 @@ type Client struct {
 	auth     atomic.Pointer[api.SecretAuth] // last login's auth block (nil: static token)
 	logins   atomic.Int64
 	renewals atomic.Int64
+
+	checks checkCache // Prefetch's answers for the sinks' start-up checks
 }
 
 // New builds the client from cfg and logs in once (bounded by ctx and
