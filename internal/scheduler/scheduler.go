@@ -295,7 +295,8 @@ func (s *Scheduler) dispatchDue(workCtx context.Context) time.Duration {
 }
 
 // shutdown waits for in-flight jobs (answered refreshes finish their save),
-// then cancels what is left.
+// then cancels what is left. It returns an *UnsavedError naming the
+// credentials whose answered refresh could not be saved.
 func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 	s.mu.Lock()
 	s.stopped = true
@@ -333,6 +334,9 @@ func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 			zap.Duration("grace", s.opts.ShutdownGrace))
 	}
 	s.log.Info("stopped")
+	if len(lost) > 0 {
+		return &UnsavedError{Credentials: lost}
+	}
 	return nil
 }
 
