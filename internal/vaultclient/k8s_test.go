@@ -71,7 +71,7 @@ func saToken(t *testing.T, s signer, ns, name, uid string, serial int) string {
 	return s.sign(t, map[string]any{
 		"iss": "https://kubernetes.default.svc", "sub": "system:serviceaccount:" + ns + ":" + name, "aud": []string{"vault"},
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": fmt.Sprint(serial),
-		"kubernetes.io": map[string]any{"namespace": ns, "serviceaccount": map[string]any{"name": name, "uid": uid}},
+		"kubernetes.io":                                     map[string]any{"namespace": ns, "serviceaccount": map[string]any{"name": name, "uid": uid}},
 		"kubernetes.io/serviceaccount/namespace":            ns,
 		"kubernetes.io/serviceaccount/service-account.name": name,
 		"kubernetes.io/serviceaccount/service-account.uid":  uid,

@@ -18,7 +18,7 @@ func (s *Server) TokendClient(token string) *vaultclient.Client {
 	if err := os.WriteFile(fn, []byte(token+"\n"), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
-	c, err := vaultclient.New(context.Background(), vaultclient.Config{Address: s.Addr, Auth: "token", TokenFile: fn}, nil)
+	c, err := vaultclient.New(context.Background(), vaultclient.Config{Address: s.Addr, CACert: s.CACert, Auth: "token", TokenFile: fn}, nil)
 	if err != nil {
 		s.t.Fatalf("vault client: %v", err)
 	}
