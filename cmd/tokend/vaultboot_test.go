@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -189,6 +190,99 @@ func TestVaultBootstrapWithoutDaemon(t *testing.T) {
 	}
 }
 
+// TestVaultBootstrapIntoRunningReplicas: three replicas run first, every
+// credential in needs_reauth (nothing stored yet, as right after a
+// Kubernetes deployment); `tokend authorize --code` and `tokend import`,
+// run with no admin API and no port-forward, write to Vault and the replicas
+// adopt the records at their next re-check, then refresh them with no reuse.
+func TestVaultBootstrapIntoRunningReplicas(t *testing.T) {
+	srv := vaulttest.Start(t)
+	p, err := fakeprovider.New(fakeprovider.Options{AccessTTL: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []string{"coded", "pasted", "json"} {
+		p.AddClient(c, c+"-secret-value")
+	}
+	base, err := p.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "vault-token")
+	if err := os.WriteFile(tokenFile, []byte(srv.RootToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stops []func()
+	for r := range 3 {
+		sinks := filepath.Join(dir, fmt.Sprintf("replica%d", r))
+		if err := os.Mkdir(sinks, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		stops = append(stops, startReplica(t, vaultBootConfig(t, dir, srv.Addr, tokenFile, base, fmt.Sprintf("replica%d", r), sinks)))
+	}
+	time.Sleep(time.Second) // the replicas have found nothing and re-checked at least once
+	if s := p.Stats(); s.TokenRequests != 0 {
+		t.Fatalf("%d token requests with nothing stored", s.TokenRequests)
+	}
+	opCfg := vaultBootConfig(t, dir, srv.Addr, tokenFile, base, "operator", dir)
+	var out, errb bytes.Buffer
+	code := p.IssueAuthorizationCode("coded", "http://127.0.0.1:8700/callback", "")
+	if rc := runAuthorize([]string{"coded", "-c", opCfg, "--code", code}, strings.NewReader(""), &out, &errb); rc != 0 {
+		t.Fatalf("authorize --code: exit %d\n%s", rc, errb.String())
+	}
+	if rc := runImport([]string{"pasted", "-c", opCfg}, strings.NewReader(p.IssueRefreshToken("pasted", "")+"\n"), &out, &errb); rc != 0 {
+		t.Fatalf("import: exit %d\n%s", rc, errb.String())
+	}
+	jsonFile := filepath.Join(dir, "token.json")
+	if err := os.WriteFile(jsonFile, handRefresh(t, base, "json", p.IssueRefreshToken("json", "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rc := runImport([]string{"json", "-c", opCfg, "--from-file", jsonFile}, strings.NewReader(""), &out, &errb); rc != 0 {
+		t.Fatalf("import --from-file: exit %d\n%s", rc, errb.String())
+	}
+	if !strings.Contains(errb.String(), "running replicas adopt them") {
+		t.Errorf("stderr:\n%s", errb.String())
+	}
+	// Every replica's sinks get a token the provider accepts, for each credential.
+	testkit.WaitUntil(t, "every replica's sinks hold active tokens", 30*time.Second, func() bool {
+		for r := range 3 {
+			for _, c := range []string{"coded", "pasted", "json"} {
+				if !activeSink(p, filepath.Join(dir, fmt.Sprintf("replica%d", r), c+".json")) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	at := p.Stats().Refreshes
+	testkit.WaitUntil(t, "each credential refreshed 3 more times", 30*time.Second, func() bool { return p.Stats().Refreshes >= at+9 })
+	for _, stop := range stops {
+		stop()
+	}
+	stats := p.Stats()
+	t.Logf("provider: %d refreshes, %d reuses", stats.Refreshes, stats.Reuses)
+	if stats.Reuses != 0 || stats.FamiliesRevoked != 0 {
+		t.Fatalf("refresh tokens reused %d times", stats.Reuses)
+	}
+	for _, c := range []string{"coded", "pasted", "json"} {
+		if live := p.CurrentRefreshToken(c); len(live) != 1 {
+			t.Errorf("%s: %d live refresh tokens", c, len(live))
+		}
+	}
+}
+
+// activeSink reports whether the json file sink at path holds an access
+// token the provider accepts.
+func activeSink(p *fakeprovider.Provider, path string) bool {
+	var js struct {
+		AccessToken string `json:"access_token"`
+	}
+	b, err := os.ReadFile(path)
+	return err == nil && json.Unmarshal(b, &js) == nil && p.ActiveAccessToken(js.AccessToken)
+}
+
 // handRefresh makes one refresh_token grant by hand and returns the token JSON.
 func handRefresh(t *testing.T, base, client, rt string) []byte {
 	t.Helper()
@@ -214,7 +308,7 @@ func startReplica(t *testing.T, cfgPath string) (stop func()) {
 		t.Fatal(err)
 	}
 	log, _ := logging.New(&syncbuf.Buffer{}, "info")
-	d, err := daemon.New(cfg, log, scheduler.Options{MinInterval: 100 * time.Millisecond})
+	d, err := daemon.New(cfg, log, scheduler.Options{MinInterval: 100 * time.Millisecond, ReauthRecheck: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
