@@ -112,6 +112,10 @@ type Options struct {
 	// AnswerWait is how long shutdown lets unanswered token requests run
 	// before cancelling them (default 1s, at most ShutdownGrace; stopping.go).
 	AnswerWait time.Duration
+	// ReauthRecheck is how often a credential in needs_reauth has its record
+	// re-read from a shared store (a Claimer), to adopt a token another
+	// writer stored (default DefaultReauthRecheck; recheck.go).
+	ReauthRecheck time.Duration
 }
 
 // Scheduler keeps a set of credentials refreshed. Create with New, start with Run.
@@ -171,6 +175,9 @@ func New(opts Options, creds []Credential) (*Scheduler, error) {
 	}
 	if opts.MinInterval <= 0 {
 		opts.MinInterval = 2 * time.Second
+	}
+	if opts.ReauthRecheck <= 0 {
+		opts.ReauthRecheck = DefaultReauthRecheck
 	}
 	if opts.Backoff == (Backoff{}) {
 		opts.Backoff = DefaultBackoff

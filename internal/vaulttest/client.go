@@ -24,7 +24,11 @@ func (s *Server) TokendClientAt(addr, token string) *vaultclient.Client {
 	if err := os.WriteFile(fn, []byte(token+"\n"), 0o600); err != nil {
 		s.t.Fatal(err)
 	}
-	c, err := vaultclient.New(context.Background(), vaultclient.Config{Address: addr, Auth: "token", TokenFile: fn}, nil)
+	ca := s.CACert // a CountingProxy's address is plain HTTP
+	if addr != s.Addr {
+		ca = ""
+	}
+	c, err := vaultclient.New(context.Background(), vaultclient.Config{Address: addr, CACert: ca, Auth: "token", TokenFile: fn}, nil)
 	if err != nil {
 		s.t.Fatalf("vault client: %v", err)
 	}
