@@ -56,6 +56,7 @@ func TestEveryAuthMethodConfigures(t *testing.T) {
 	for _, m := range grants.AuthMethods() {
 		t.Run(string(m.Name), func(t *testing.T) {
 			body := fmt.Sprintf("auth_style = %q\ntoken_url = \"https://idp.example/token\"\n", m.Name)
+			body += authKeys(t, m.Name, t.TempDir()) // its own key files
 			if m.NeedsClientID {
 				body += "client_id = \"id\"\n"
 			}

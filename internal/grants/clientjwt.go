@@ -51,6 +51,7 @@ type PrivateKeyJWTOptions struct {
 	AssertionAudience string `toml:"assertion_audience"`
 
 	signer *jwtsign.Signer // built by ResolveSecrets; nil until then
+	kid    string          // the kid it sends
 }
 
 // Defaults implements Options: nothing to fill (the key decides the alg).
@@ -108,9 +109,13 @@ func (o *PrivateKeyJWTOptions) ResolveSecrets(read func(string) (secret.Secret, 
 	if err != nil {
 		return fmt.Errorf("private key: %w", err)
 	}
-	o.signer = s
+	o.signer, o.kid = s, h.KeyID
 	return nil
 }
+
+// KeyIDInUse is the kid the assertions carry (key_id or the thumbprint of
+// the key read); "" before ResolveSecrets.
+func (o *PrivateKeyJWTOptions) KeyIDInUse() string { return o.kid }
 
 // Loaded reports whether ResolveSecrets has built the signer.
 func (o *PrivateKeyJWTOptions) Loaded() bool { return o != nil && o.signer != nil }
