@@ -110,6 +110,12 @@ type Credential struct {
 	APIKey           string `toml:"api_key"`
 	APIKeyFile       string `toml:"api_key_file"`
 	APIKeyEnv        string `toml:"api_key_env"`
+	// Tenant, Domain and AccountsURL fill the endpoint templates of the
+	// presets that declare them (grants.Preset.Vars; presetvars.go):
+	// microsoft's tenant, okta's and auth0's domain, zoho's accounts_url.
+	Tenant      string `toml:"tenant"`
+	Domain      string `toml:"domain"`
+	AccountsURL string `toml:"accounts_url"`
 
 	RefreshBefore   Duration `toml:"refresh_before"`
 	DefaultLifetime Duration `toml:"default_lifetime"`
