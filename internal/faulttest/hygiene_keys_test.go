@@ -214,8 +214,11 @@ refresh_before = "1s"
 			continue
 		}
 		secrets = append(secrets, v)
-		if i := strings.LastIndexByte(v, '.'); i > 0 {
-			secrets = append(secrets, v[i+1:]) // the signature alone
+		if parts := strings.Split(v, "."); len(parts) == 3 {
+			// The claims, the signature, and the start of the claims: a
+			// provider's description is cut at 200 characters, so a leak may
+			// hold only a piece.
+			secrets = append(secrets, parts[1], parts[2], parts[1][:min(32, len(parts[1]))])
 		}
 	}
 	for _, s := range secrets {

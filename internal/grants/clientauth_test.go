@@ -65,7 +65,7 @@ func verifyAssertion(form url.Values, c assertionCheck) (string, string) {
 	}
 	var cl struct {
 		Iss, Sub, Aud, Jti string
-		Iat, Exp          int64
+		Iat, Exp           int64
 	}
 	if err := json.Unmarshal(payload, &cl); err != nil {
 		return "", "claims: " + err.Error()
@@ -228,7 +228,9 @@ func TestClientSecretJWT(t *testing.T) {
 	if _, err := c.ClientCredentials(context.Background()); err != nil {
 		t.Fatalf("refused (%v): %v", srv.refusals, err)
 	}
-	short := newTestClient(t, srv.URL, func(cfg *Config) { cfg.AuthStyle, cfg.ClientSecret = AuthClientSecretJWT, secret.New("short-secret-xyz") })
+	short := newTestClient(t, srv.URL, func(cfg *Config) {
+		cfg.AuthStyle, cfg.ClientSecret = AuthClientSecretJWT, secret.New("short-secret-xyz")
+	})
 	_, err := short.ClientCredentials(context.Background())
 	if !IsPermanent(err) || !strings.Contains(err.Error(), "too short for HS256") || strings.Contains(err.Error(), "short-secret-xyz") {
 		t.Errorf("short secret: %v", err)
@@ -286,7 +288,6 @@ func TestClientAssertionFileIsReadPerRequest(t *testing.T) {
 	}
 }
 
-
 // TestStrictVerifierRefuses is the negative control of verifyAssertion:
 // the assertions Entra refuses are refused by it too.
 func TestStrictVerifierRefuses(t *testing.T) {
@@ -297,12 +298,18 @@ func TestStrictVerifierRefuses(t *testing.T) {
 	}
 	check := assertionCheck{key: key.Public(), alg: "RS256", kid: "k", clientID: "c", aud: "https://t/token", now: testNow, maxLife: 10 * time.Minute}
 	for name, mint := range map[string]func() (string, error){
-		"11 minutes": func() (string, error) { return s.Assertion("c", "c", []string{"https://t/token"}, testNow, 11*time.Minute, nil) },
+		"11 minutes": func() (string, error) {
+			return s.Assertion("c", "c", []string{"https://t/token"}, testNow, 11*time.Minute, nil)
+		},
 		"expired": func() (string, error) {
 			return s.Assertion("c", "c", []string{"https://t/token"}, testNow.Add(-5*time.Minute), time.Minute, nil)
 		},
-		"other audience": func() (string, error) { return s.Assertion("c", "c", []string{"https://t/other"}, testNow, time.Minute, nil) },
-		"other subject":  func() (string, error) { return s.Assertion("c", "d", []string{"https://t/token"}, testNow, time.Minute, nil) },
+		"other audience": func() (string, error) {
+			return s.Assertion("c", "c", []string{"https://t/other"}, testNow, time.Minute, nil)
+		},
+		"other subject": func() (string, error) {
+			return s.Assertion("c", "d", []string{"https://t/token"}, testNow, time.Minute, nil)
+		},
 		"other key": func() (string, error) {
 			o, _ := jwtsign.NewSigner(testKeys().ec, "ES256", jwtsign.Header{KeyID: "k"})
 			return o.Assertion("c", "c", []string{"https://t/token"}, testNow, time.Minute, nil)

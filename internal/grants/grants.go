@@ -19,9 +19,9 @@
 package grants
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"context"
 	"errors"
 	"fmt"
 	"maps"
