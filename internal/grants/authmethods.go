@@ -110,7 +110,7 @@ var authMethods = []AuthMethod{
 	{Name: AuthPrivateKeyJWT, NeedsClientID: true, Options: newOptions[PrivateKeyJWTOptions](),
 		BodyParams: assertionParams, SecretParams: []string{"client_assertion"}, Apply: applyPrivateKeyJWT},
 	{Name: AuthClientSecretJWT, NeedsClientID: true, Secret: SecretClientSecret, Options: newOptions[ClientSecretJWTOptions](),
-		BodyParams: assertionParams, SecretParams: []string{"client_assertion"}, Apply: applyClientSecretJWT},
+		BodyParams: assertionParams, SecretParams: []string{"client_assertion"}, Validate: validateClientSecretJWT, Apply: applyClientSecretJWT},
 	{Name: AuthClientAssertion, NeedsClientID: true, Options: newOptions[ClientAssertionOptions](),
 		BodyParams: assertionParams, SecretParams: []string{"client_assertion"}, Apply: applyClientAssertion},
 	{Name: AuthTLSClient, NeedsClientID: true, Options: newOptions[TLSClientAuthOptions](),

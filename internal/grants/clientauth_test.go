@@ -218,8 +218,8 @@ func TestPrivateKeyJWTRefusesBadKeys(t *testing.T) {
 }
 
 // TestClientSecretJWT: an HS256 assertion keyed with the client secret,
-// verified with it; a secret under 32 bytes is refused without a request
-// and without quoting it.
+// verified with it; a secret under 32 bytes is refused by New (at start-up,
+// once secrets are read) without quoting it.
 func TestClientSecretJWT(t *testing.T) {
 	srv := newStrictAssertionServer(t, func(tokenURL string) assertionCheck {
 		return assertionCheck{key: []byte(longSecret), alg: "HS256", clientID: "client-id", aud: tokenURL, now: testNow, maxLife: AssertionLifetime}
@@ -228,11 +228,10 @@ func TestClientSecretJWT(t *testing.T) {
 	if _, err := c.ClientCredentials(context.Background()); err != nil {
 		t.Fatalf("refused (%v): %v", srv.refusals, err)
 	}
-	short := newTestClient(t, srv.URL, func(cfg *Config) {
-		cfg.AuthStyle, cfg.ClientSecret = AuthClientSecretJWT, secret.New("short-secret-xyz")
-	})
-	_, err := short.ClientCredentials(context.Background())
-	if !IsPermanent(err) || !strings.Contains(err.Error(), "too short for HS256") || strings.Contains(err.Error(), "short-secret-xyz") {
+	cfg := c.Config()
+	cfg.ClientSecret = secret.New("short-secret-xyz")
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "at least 32 bytes for HS256 (RFC 7518 §3.2), not 16") ||
+		strings.Contains(err.Error(), "short-secret-xyz") {
 		t.Errorf("short secret: %v", err)
 	}
 	if len(srv.jtis) != 1 {

@@ -139,6 +139,17 @@ func (o *ClientSecretJWTOptions) Validate(bad func(field, format string, args ..
 	}
 }
 
+// validateClientSecretJWT refuses, once the secret is known (New, after
+// the config's secrets are read), a client secret too short for HS256
+// (RFC 7518 §3.2: at least 32 bytes), so the daemon says so at start-up
+// rather than at the first request. The message gives the length only.
+func validateClientSecretJWT(cfg *Config) []error {
+	if n := len(cfg.ClientSecret.Reveal()); n > 0 && n < 32 {
+		return []error{fmt.Errorf("auth style client_secret_jwt needs a client secret of at least 32 bytes for HS256 (RFC 7518 §3.2), not %d", n)}
+	}
+	return nil
+}
+
 // applyPrivateKeyJWT sends a fresh assertion signed with the private key:
 // iss = sub = client_id, aud = assertion_audience or the token endpoint,
 // iat now, exp now + AssertionLifetime, a random jti.
