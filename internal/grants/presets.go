@@ -156,7 +156,7 @@ var presets = map[string]Preset{
 		AuthStyle:        AuthPost,
 		PKCE:             true,
 		Lifetime:         time.Hour,
-		Notes:            "no expires_in: default_lifetime (1 h; set it to the org's session timeout) or introspection; sandboxes use test.salesforce.com",
+		Notes:            "no expires_in: the expiry comes from introspection, else default_lifetime (1 h; set the org's session timeout); sandboxes use test.salesforce.com",
 	},
 	// Xero "OAuth 2.0 auth flow": Basic client authentication, access
 	// tokens of 30 minutes, refresh tokens rotated on use (the old one is
