@@ -31,7 +31,8 @@ import (
 // Data is what a template sees as dot.
 type Data struct {
 	AccessToken   string            // the bearer value
-	TokenType     string            // "Bearer" when the provider named none
+	TokenType     string            // as the provider sent it; "Bearer" when it sent none
+	Scheme        string            // the Authorization scheme: "Bearer" for any spelling of bearer (sinks.AuthScheme)
 	ExpiresAt     time.Time         // zero when the provider gave no expiry
 	ExpiresAtUnix int64             // ExpiresAt in Unix seconds; 0 when zero
 	Scope         string            // space-separated, as granted
@@ -42,7 +43,7 @@ type Data struct {
 
 // DataOf is tok as a template sees it.
 func DataOf(tok sinks.Token) Data {
-	d := Data{AccessToken: tok.AccessToken.Reveal(), TokenType: tok.TokenType, ExpiresAt: tok.ExpiresAt.UTC(),
+	d := Data{AccessToken: tok.AccessToken.Reveal(), TokenType: tok.TokenType, Scheme: sinks.AuthScheme(tok.TokenType), ExpiresAt: tok.ExpiresAt.UTC(),
 		Scope: tok.Scope, Generation: tok.Generation, Credential: tok.Credential, Extra: tok.Extra}
 	if d.TokenType == "" {
 		d.TokenType = "Bearer"

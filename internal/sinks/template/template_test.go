@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,17 +22,74 @@ import (
 	"github.com/tokend/tokend/internal/sinks/kinds"
 )
 
-// The README's examples, byte for byte (README.md, "Template sinks").
-const (
-	netrcTemplate  = `machine {{ .Extra.api_host }} login oauth password {{ .AccessToken }}` + "\n"
-	curlTemplate   = `header = {{ printf "Authorization: %s %s" .TokenType .AccessToken | quote }}` + "\n"
-	headerTemplate = `Authorization: {{ .TokenType }} {{ .AccessToken }}` + "\n"
-	jsonTemplate   = `{"api": {"token": {{ json .AccessToken }}, "expires": {{ .ExpiresAtUnix }}, "instance": {{ json .Extra.instance_url }}}}` + "\n"
-)
+// readmeExamples returns the [[credential.sink]] blocks of README's
+// "Template sinks" section by the base name of their path, with path set to
+// a file in dir and a template_file written into dir from the comment that
+// shows its content.
+func readmeExamples(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n### Template sinks\n")
+	if !ok {
+		t.Fatal("README has no Template sinks section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(section, -1) {
+		block := m[1]
+		path := regexp.MustCompile(`(?m)^  path = "(.*)"$`).FindStringSubmatch(block)
+		if path == nil {
+			t.Fatalf("README example without a path:\n%s", block)
+		}
+		name := filepath.Base(path[1])
+		block = strings.Replace(block, path[0], fmt.Sprintf("  path = %q", filepath.Join(dir, name)), 1)
+		if tf := regexp.MustCompile(`(?m)^  template_file = "(.*)"$`).FindStringSubmatch(block); tf != nil {
+			content := regexp.MustCompile(`(?m)^  # ` + regexp.QuoteMeta(tf[1]) + ":\n  # (.*)$").FindStringSubmatch(block)
+			if content == nil {
+				t.Fatalf("README example %s does not show its template file", name)
+			}
+			file := filepath.Join(dir, filepath.Base(tf[1]))
+			if err := os.WriteFile(file, []byte(content[1]+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			block = strings.Replace(block, tf[0], fmt.Sprintf("  template_file = %q", file), 1)
+		}
+		out[name] = block
+	}
+	if len(out) != 4 {
+		t.Fatalf("found %d examples in README's Template sinks section, want 4: %v", len(out), out)
+	}
+	return out
+}
+
+// example builds README's example that writes name and writes tok through
+// it; it returns the file's path.
+func example(t *testing.T, name string, tok sinks.Token) string {
+	t.Helper()
+	dir := t.TempDir()
+	block, ok := readmeExamples(t, dir)[name]
+	if !ok {
+		t.Fatalf("README has no template example writing %s", name)
+	}
+	sk := buildTable(t, block)
+	if err := sk.Write(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, name)
+}
 
 // build decodes one credential with one template sink (body: its keys
 // after type) through the config, as tokend run does, and builds it.
 func build(t *testing.T, body string) kinds.Sink {
+	t.Helper()
+	return buildTable(t, "  [[credential.sink]]\n  type = \"template\"\n  "+body+"\n")
+}
+
+// buildTable is build with the whole [[credential.sink]] table given.
+func buildTable(t *testing.T, table string) kinds.Sink {
 	t.Helper()
 	cfg, err := config.Decode([]byte(`
 [[credential]]
@@ -40,9 +98,7 @@ token_url = "http://127.0.0.1:1/token"
 client_id = "c"
 client_secret = "s"
 
-  [[credential.sink]]
-  type = "template"
-  ` + body + "\n"))
+` + table))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +170,9 @@ func parseNetrc(t *testing.T, path string) map[string][2]string {
 }
 
 func TestNetrcExample(t *testing.T) {
-	path := writeWith(t, netrcTemplate, token("at-netrc-1"))
+	path := example(t, "netrc", token("at-netrc-1"))
 	got := parseNetrc(t, path)
-	if e := got["127.0.0.1"]; e != [2]string{"oauth", "at-netrc-1"} {
+	if e := got["api.example.com"]; len(got) != 1 || e != [2]string{"oauth", "at-netrc-1"} {
 		t.Fatalf("netrc entry = %v", got)
 	}
 }
@@ -149,7 +205,8 @@ func runCurl(t *testing.T, args ...string) string {
 
 func TestCurlConfigExample(t *testing.T) {
 	tok := token(`at-"curl"\1`) // quotes and a backslash: the config's escaping must hold
-	path := writeWith(t, curlTemplate, tok)
+	tok.TokenType = "bearer"    // sent as Bearer
+	path := example(t, "curl.conf", tok)
 	srv := curlServer(t, `Bearer at-"curl"\1`)
 	if got := runCurl(t, "-K", path, srv.URL); got != "ok" {
 		t.Fatalf("curl -K: %q", got)
@@ -157,7 +214,7 @@ func TestCurlConfigExample(t *testing.T) {
 }
 
 func TestHeaderFileExample(t *testing.T) {
-	path := writeWith(t, headerTemplate, token("at-header-1"))
+	path := example(t, "auth-header", token("at-header-1"))
 	srv := curlServer(t, "Bearer at-header-1")
 	if got := runCurl(t, "-H", "@"+path, srv.URL); got != "ok" {
 		t.Fatalf("curl -H @file: %q", got)
@@ -166,22 +223,22 @@ func TestHeaderFileExample(t *testing.T) {
 
 func TestJSONConfigExample(t *testing.T) {
 	tok := token("at-json-\"1\"\n")
-	path := writeWith(t, jsonTemplate, tok)
+	path := example(t, "api.json", tok)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
 		API struct {
-			Token    string `json:"token"`
-			Expires  int64  `json:"expires"`
-			Instance string `json:"instance"`
+			Token     string    `json:"token"`
+			ExpiresAt time.Time `json:"expires_at"`
+			Expires   int64     `json:"expires"`
 		} `json:"api"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		t.Fatalf("not JSON: %v", err)
 	}
-	if doc.API.Token != "at-json-\"1\"\n" || doc.API.Expires != 1900000000 || doc.API.Instance != "https://eu1.example.com" {
+	if doc.API.Token != "at-json-\"1\"\n" || doc.API.Expires != 1900000000 || !doc.API.ExpiresAt.Equal(time.Unix(1900000000, 0)) {
 		t.Fatalf("decoded %+v", doc)
 	}
 }
@@ -192,7 +249,7 @@ func TestJSONConfigExample(t *testing.T) {
 func TestTemplateFileAndUnchangedContent(t *testing.T) {
 	dir := t.TempDir()
 	tf, path := filepath.Join(dir, "t.tmpl"), filepath.Join(dir, "out")
-	if err := os.WriteFile(tf, []byte(headerTemplate), 0o600); err != nil {
+	if err := os.WriteFile(tf, []byte("Authorization: {{ .Scheme }} {{ .AccessToken }}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	body := fmt.Sprintf("path = %q\n  template_file = %q\n  mode = \"0640\"", path, tf)
