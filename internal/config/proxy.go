@@ -36,7 +36,7 @@ type proxyChecker struct {
 
 func newProxyChecker(st *Status) *proxyChecker {
 	c := &proxyChecker{listens: map[string]string{}}
-	if st != nil && st.Listen != "" {
+	if st != nil && st.Listen != "" && !anyPort(st.Listen) {
 		c.listens[st.Listen] = "status.listen"
 	}
 	return c
@@ -56,8 +56,8 @@ func (c *proxyChecker) check(key string, cr *Credential) []error {
 			bad("listen", "%s is not a loopback address or unix socket; anyone who reaches it calls the upstream with this credential's token (set allow_remote = true if that is meant)", p.Listen)
 		} else if other, ok := c.listens[p.Listen]; ok {
 			bad("listen", "%s is already used by %s", p.Listen, other)
-		} else if !strings.HasSuffix(p.Listen, ":0") {
-			c.listens[p.Listen] = pk
+		} else {
+			c.listens[p.Listen] = pk // one proxy per address, even ":0" (the daemon keys them by it)
 		}
 		u, err := url.Parse(p.Upstream)
 		switch {
@@ -78,6 +78,10 @@ func (c *proxyChecker) check(key string, cr *Credential) []error {
 	}
 	return errs
 }
+
+// anyPort reports whether listen asks for any free port (tests): the
+// status server's never collides with a proxy's.
+func anyPort(listen string) bool { return strings.HasSuffix(listen, ":0") }
 
 // loopbackListen reports whether listen is a unix socket or a loopback
 // host:port (validated by ValidateListen).
