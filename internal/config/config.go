@@ -134,6 +134,8 @@ type Credential struct {
 	// Decode leaves it nil.
 	SinkTables []toml.Primitive `toml:"sink"`
 	Sinks      []Sink           `toml:"-"`
+	// Proxies are the [[credential.proxy]] tables (proxy.go).
+	Proxies []Proxy `toml:"proxy"`
 
 	// Secret is the resolved client secret (from client_secret, _file or
 	// _env) or API key (api_key, _file, _env), filled by ResolveSecrets.

@@ -29,16 +29,19 @@ type Daemon struct {
 	vault *vaultclient.Client // nil without [vault]
 	share *sinkShare          // what sinks share for the daemon's life (sinkshare.go); used under ops.reloadMu
 	sched *scheduler.Scheduler
-	ops   ops // metrics, systemd, status server, reload (ops.go)
+	ops   ops      // metrics, systemd, status server, reload (ops.go)
+	proxy *proxies // auth-injecting proxies (proxies.go)
 }
 
 // New opens the state store (locking it against a second daemon), checks every
-// sink's directory so a bad path fails now rather than at 3 a.m., and builds
-// the scheduler. Errors name the credential and sink concerned.
+// sink's directory so a bad path fails now rather than at 3 a.m., builds
+// the scheduler and opens the proxies' listeners. Errors name the credential and sink concerned.
 func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, error) {
 	d := &Daemon{log: log, share: newSinkShare()}
 	d.setConfig(cfg)
 	d.prepareOps(&opts)
+	d.proxy = newProxies(log.Named("proxy"), d, d.ops.metrics.NewProxy())
+	opts.Observer = proxyObserver{Observer: opts.Observer, ps: d.proxy}
 	var err error
 	if d.vault, err = openVault(cfg, log); err != nil {
 		return nil, err
@@ -73,8 +76,15 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	}
 	log.Info("state store open", zap.String("path", store.Path()), zap.Int("credentials", len(creds)))
 	d.store, d.sched = store, sched
+	pl, err := d.proxy.plan(cfg)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	d.proxy.commit(pl)
 	d.backupStore("start-up") // the file opened cleanly: keep a copy to go back to
 	if err := d.startOps(); err != nil {
+		d.proxy.closeAll()
 		_ = store.Close()
 		return nil, err
 	}
@@ -96,7 +106,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopOps := d.runOps(ctx)
 	waitVault := d.runVault(ctx)
 	waitBackups := d.runBackups(ctx)
+	stopProxies := d.proxy.run(ctx)
 	err := d.sched.Run(ctx)
+	stopProxies()
 	waitVault()
 	waitBackups()
 	err = errors.Join(err, stopOps())

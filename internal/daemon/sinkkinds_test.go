@@ -19,9 +19,10 @@ import (
 // sinkSamples is a minimal [[credential.sink]] body of each sink kind
 // (%s: a directory for files). A kind added to the table needs one here.
 var sinkSamples = map[string]string{
-	"file":    "path = %q",
-	"envfile": "path = %q\n  var = \"APP_TOKEN\"",
-	"vault":   "path = \"tokend/app\"",
+	"file":     "path = %q",
+	"envfile":  "path = %q\n  var = \"APP_TOKEN\"",
+	"vault":    "path = \"tokend/app\"",
+	"template": "path = %q\n  template = \"machine api.example.com login oauth password {{ .AccessToken }}\\n\"",
 }
 
 // TestEverySinkKindValidatesAndBuilds: every kind in the sink table is

@@ -17,6 +17,7 @@ import (
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/sinks/envfile"
 	"github.com/tokend/tokend/internal/sinks/file"
+	templatesink "github.com/tokend/tokend/internal/sinks/template"
 	vaultsink "github.com/tokend/tokend/internal/sinks/vault"
 	"github.com/tokend/tokend/internal/vaultclient"
 )
@@ -25,6 +26,7 @@ import (
 var table = [...]Kind{
 	{Name: "file", File: OwnFile, New: newOf[file.Config], Build: func(o Options, e Env) (Sink, error) { return built(o.(*file.Config).Build(e.File)) }},
 	{Name: "envfile", File: SharedFile, PartKey: "var", New: newOf[envfile.Config], Build: func(o Options, e Env) (Sink, error) { return built(o.(*envfile.Config).Build(e.EnvFiles)) }},
+	{Name: "template", File: OwnFile, New: newOf[templatesink.Config], Build: func(o Options, e Env) (Sink, error) { return built(o.(*templatesink.Config).Build(e.File)) }},
 	{Name: "vault", Vault: true, New: newOf[vaultsink.Config], Build: func(o Options, e Env) (Sink, error) { return built(o.(*vaultsink.Config).Build(e.Vault, e.Credential)) },
 		Prepare: func(all []Options, e Env) error { return vaultsink.Prepare(asConfigs[vaultsink.Config](all), e.Vault) }},
 }
