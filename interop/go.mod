@@ -7,6 +7,7 @@ module github.com/tokend/tokend/interop
 go 1.26.8
 
 require (
+	github.com/go-jose/go-jose/v3 v3.0.3
 	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/ory/fosite v0.49.0
 	github.com/tokend/tokend v0.0.0-00010101000000-000000000000
@@ -27,8 +28,7 @@ require (
 	github.com/felixge/httpsnoop v1.0.4 // indirect
 	github.com/fsnotify/fsnotify v1.6.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
-	github.com/go-jose/go-jose/v3 v3.0.3 // indirect
-	github.com/go-jose/go-jose/v4 v4.1.1 // indirect
+	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/gobuffalo/pop/v6 v6.1.1 // indirect

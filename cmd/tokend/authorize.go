@@ -92,8 +92,11 @@ func reportStored(w io.Writer, name string, where bootstrap.Where, tok scheduler
 	if tok.RefreshToken.IsZero() {
 		fmt.Fprintf(w, "warning: no refresh token was issued; tokend cannot renew %q once the access token expires\n", name)
 	}
-	if where == bootstrap.Direct {
+	switch where {
+	case bootstrap.Direct:
 		fmt.Fprintln(w, "tokend run picks them up at start-up")
+	case bootstrap.InVault:
+		fmt.Fprintln(w, "replicas starting later load them; running replicas adopt them when they next re-check the store")
 	}
 }
 

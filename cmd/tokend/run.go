@@ -42,10 +42,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	log.Info("tokend running", zap.String("version", buildinfo.Read().Version), zap.String("config", *cfgPath))
 	if err := d.Run(ctx); err != nil {
 		log.Error("exiting with error", zap.Error(err))
+		var unsaved *scheduler.UnsavedError
+		if errors.As(err, &unsaved) {
+			return exitUnsaved // 6: new refresh tokens were lost at the stop
+		}
 		return 1
 	}
 	return 0
 }
+
+// exitUnsaved is `tokend run`'s exit code when it stopped with answered
+// refreshes it could not save (scheduler.UnsavedError): the credentials it
+// named will need re-authorization.
+const exitUnsaved = 6
 
 // logNotStarting logs why `tokend run` cannot use its config, worded by the
 // step of daemon.LoadConfig that failed.

@@ -8,6 +8,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -92,6 +93,10 @@ type Credential struct {
 	Params            map[string]string `toml:"params"`
 	Headers           map[string]string `toml:"headers"`
 	AllowInsecureHTTP bool              `toml:"allow_insecure_http"`
+	// CAFile is a PEM bundle of the CAs trusted for this credential's token
+	// and introspection endpoints instead of the system roots (`ca_file`),
+	// with any auth_style; read by ResolveSecrets into RootCAs.
+	CAFile string `toml:"ca_file"`
 
 	// Provider presets and bootstrap (see providers.go).
 	AuthorizeURL     string `toml:"authorize_url"`
@@ -104,6 +109,12 @@ type Credential struct {
 	APIKey           string `toml:"api_key"`
 	APIKeyFile       string `toml:"api_key_file"`
 	APIKeyEnv        string `toml:"api_key_env"`
+	// Tenant, Domain and AccountsURL fill the endpoint templates of the
+	// presets that declare them (grants.Preset.Vars; presetvars.go):
+	// microsoft's tenant, okta's and auth0's domain, zoho's accounts_url.
+	Tenant      string `toml:"tenant"`
+	Domain      string `toml:"domain"`
+	AccountsURL string `toml:"accounts_url"`
 
 	RefreshBefore   Duration `toml:"refresh_before"`
 	DefaultLifetime Duration `toml:"default_lifetime"`
@@ -122,10 +133,14 @@ type Credential struct {
 	// Decode leaves it nil.
 	SinkTables []toml.Primitive `toml:"sink"`
 	Sinks      []Sink           `toml:"-"`
+	// Proxies are the [[credential.proxy]] tables (proxy.go).
+	Proxies []Proxy `toml:"proxy"`
 
 	// Secret is the resolved client secret (from client_secret, _file or
 	// _env) or API key (api_key, _file, _env), filled by ResolveSecrets.
 	Secret secret.Secret `toml:"-"`
+	// RootCAs is ca_file's pool, filled by ResolveSecrets; nil: system roots.
+	RootCAs *x509.CertPool `toml:"-"`
 
 	optionIssues *optionIssues // what decoding the options found, reported by validate (kindopts.go)
 }

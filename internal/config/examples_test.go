@@ -25,8 +25,8 @@ func TestProviderExamplesAreValid(t *testing.T) {
 		section = section[:end+1]
 	}
 	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(section, -1)
-	if len(blocks) != 3 {
-		t.Fatalf("found %d toml blocks in README's Providers section, want one per provider (3)", len(blocks))
+	if len(blocks) != 12 {
+		t.Fatalf("found %d toml blocks in README's Providers section, want one per provider (12)", len(blocks))
 	}
 	for _, b := range blocks {
 		checkExample(t, "README", b[1])
@@ -78,4 +78,43 @@ func checkExample(t *testing.T, where, body string) {
 	if len(cfg.Credentials) != 1 || cfg.Credentials[0].TokenURL == "" && cfg.Credentials[0].Issuer == "" {
 		t.Errorf("%s example: %+v", where, cfg.Credentials)
 	}
+}
+
+// TestClientAuthExamplesAreValid decodes every config block of README's
+// "Client authentication" section and the commented key-based example of
+// tokend.toml: each names its auth_style's keys correctly.
+func TestClientAuthExamplesAreValid(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Client authentication\n")
+	if !ok {
+		t.Fatal("README has no Client authentication section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) != 4 {
+		t.Fatalf("found %d toml blocks in README's Client authentication section, want one per key-based auth style (4)", len(blocks))
+	}
+	for _, b := range blocks {
+		checkExample(t, "README", b[1])
+	}
+	example, err := os.ReadFile("../../tokend.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, keyed, _ := strings.Cut(string(example), "# --- key-based client authentication")
+	keyed, _, _ = strings.Cut(keyed, "# --- provider presets")
+	var lines []string
+	for _, line := range strings.Split(keyed, "\n") {
+		if l := strings.TrimPrefix(strings.TrimPrefix(line, "#"), " "); strings.HasPrefix(line, "#") && tomlLine.MatchString(l) &&
+			(len(lines) > 0 || strings.HasPrefix(l, "[[credential]]")) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) < 10 || !strings.Contains(keyed, `auth_style = "private_key_jwt"`) {
+		t.Fatalf("tokend.toml shows no key-based credential:\n%s", keyed)
+	}
+	checkExample(t, "tokend.toml", strings.Join(lines, "\n"))
 }

@@ -56,12 +56,17 @@ func TestEveryAuthMethodConfigures(t *testing.T) {
 	for _, m := range grants.AuthMethods() {
 		t.Run(string(m.Name), func(t *testing.T) {
 			body := fmt.Sprintf("auth_style = %q\ntoken_url = \"https://idp.example/token\"\n", m.Name)
+			body += authKeys(t, m.Name, t.TempDir()) // its own key files
 			if m.NeedsClientID {
 				body += "client_id = \"id\"\n"
 			}
+			secretLine := `client_secret = "s"`
+			if m.Name == grants.AuthClientSecretJWT { // HS256: at least 32 bytes (RFC 7518 §3.2)
+				secretLine = `client_secret = "ssssssssssssssssssssssssssssssss"`
+			}
 			switch m.Secret {
 			case grants.SecretClientSecret:
-				body += `client_secret = "s"`
+				body += secretLine
 			case grants.SecretAPIKey:
 				body += `api_key = "a2V5"`
 			case grants.SecretNone:
@@ -80,7 +85,7 @@ func TestEveryAuthMethodConfigures(t *testing.T) {
 			}
 			// Without its secret the method is refused (a public client needs none).
 			if m.Secret != grants.SecretNone {
-				bare := strings.Replace(strings.Replace(body, `client_secret = "s"`, "", 1), `api_key = "a2V5"`, "", 1)
+				bare := strings.Replace(strings.Replace(body, secretLine, "", 1), `api_key = "a2V5"`, "", 1)
 				if _, err := Decode([]byte(one(bare))); err == nil || !strings.Contains(err.Error(), "is required with auth_style") {
 					t.Errorf("no secret: err = %v", err)
 				}

@@ -254,6 +254,8 @@ func knownKeys(table string) []string {
 	case "credential":
 		_, opts := optionKinds()
 		return append(tomlKeysOf(reflect.TypeFor[Credential]()), opts...)
+	case "credential.proxy":
+		return tomlKeysOf(reflect.TypeFor[Proxy]())
 	case "credential.sink":
 		keys := tomlKeysOf(reflect.TypeFor[Sink]())
 		for _, k := range kinds.All() {

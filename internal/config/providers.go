@@ -24,6 +24,7 @@ func (cr *Credential) applyPreset() {
 		cr.Grant = string(p.Grant)
 	}
 	if cr.Issuer == "" {
+		cr.expandPresetURLs(&p) // {tenant}, {domain}, {accounts_url} (presetvars.go)
 		if cr.TokenURL == "" && p.TokenPath != "" {
 			base := cr.APIURL
 			if base == "" {
@@ -123,6 +124,7 @@ func (cr *Credential) validateProvider(key string) []error {
 	if p, ok := grants.LookupPreset(cr.Provider); ok && cr.APIURL != "" && p.TokenPath == "" {
 		bad("api_url", "is only used by providers whose token endpoint lives on an API host (basiq)")
 	}
+	errs = append(errs, cr.validatePresetVars(key)...)
 	return errs
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,10 +13,12 @@ import (
 )
 
 // ResolveSecrets fills each credential's Secret from client_secret,
-// client_secret_file or client_secret_env, and lets its grant kind's and
-// auth method's options read theirs (grants.SecretOptions, with
-// ReadSecretFile). It returns every problem at once; errors name the source,
-// never the value.
+// client_secret_file or client_secret_env, reads its ca_file into RootCAs,
+// and lets its grant kind's and auth method's options read theirs
+// (grants.SecretOptions, with ReadSecretFile: private keys, certificates).
+// Load then ResolveSecrets is what a reload does too, so a replaced key or
+// certificate file takes effect on reload. It returns every problem at
+// once; errors name the source, never the value.
 func (c *Config) ResolveSecrets() error {
 	var errs []error
 	for i := range c.Credentials {
@@ -31,6 +34,11 @@ func (c *Config) ResolveSecrets() error {
 			continue
 		}
 		cr.Secret = v
+		if cr.CAFile != "" {
+			if cr.RootCAs, err = readCAFile(cr.CAFile); err != nil {
+				errs = append(errs, fmt.Errorf("credential %q: ca_file: %w", cr.Name, err))
+			}
+		}
 		for _, o := range []grants.Options{cr.GrantOptions, cr.AuthOptions} {
 			if so, ok := o.(grants.SecretOptions); ok {
 				if err := so.ResolveSecrets(ReadSecretFile); err != nil {
@@ -40,6 +48,19 @@ func (c *Config) ResolveSecrets() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// readCAFile reads a PEM bundle of CA certificates.
+func readCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	pool, err := grants.ParseCAFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return pool, nil
 }
 
 // resolveSecret reads a secret given inline, from a file or from an

@@ -52,8 +52,9 @@ func (c *Config) validate(skipped []bool) []error {
 	}
 	errs = append(errs, c.Status.validate()...)
 	names := map[string]bool{}
-	sinks := newSinkChecker()  // sinks.go
-	opts := newOptionChecker() // kindopts.go
+	sinks := newSinkChecker()            // sinks.go
+	opts := newOptionChecker()           // kindopts.go
+	proxies := newProxyChecker(c.Status) // proxy.go
 	for i := range c.Credentials {
 		cr := &c.Credentials[i]
 		key := credKey(i, cr.Name)
@@ -72,6 +73,7 @@ func (c *Config) validate(skipped []bool) []error {
 		errs = append(errs, cr.validate(key)...)
 		errs = append(errs, opts.check(key, cr)...)
 		errs = append(errs, sinks.check(key, cr)...)
+		errs = append(errs, proxies.check(key, cr)...)
 	}
 	return errs
 }
@@ -117,8 +119,8 @@ func (cr *Credential) validate(key string) []error {
 			bad("headers", "invalid header name %q", h)
 		}
 	}
-	if len(cr.Sinks) == 0 {
-		bad("sink", "at least one [[credential.sink]] is required")
+	if len(cr.Sinks) == 0 && len(cr.Proxies) == 0 {
+		bad("sink", "at least one [[credential.sink]] is required (or a [[credential.proxy]])")
 	}
 	return errs
 }
@@ -142,6 +144,7 @@ func (cr *Credential) GrantsConfig() grants.Config {
 		GrantOptions:      cr.GrantOptions,
 		AuthOptions:       cr.AuthOptions,
 		IntrospectionURL:  cr.IntrospectionURL,
+		RootCAs:           cr.RootCAs,
 	}
 }
 

@@ -30,16 +30,19 @@ type Daemon struct {
 	vault *vaultclient.Client // nil without [vault]
 	share *sinkShare          // what sinks share for the daemon's life (sinkshare.go); used under ops.reloadMu
 	sched *scheduler.Scheduler
-	ops   ops // metrics, systemd, status server, reload (ops.go)
+	ops   ops      // metrics, systemd, status server, reload (ops.go)
+	proxy *proxies // auth-injecting proxies (proxies.go)
 }
 
 // New opens the state store (locking it against a second daemon), checks every
-// sink's directory so a bad path fails now rather than at 3 a.m., and builds
-// the scheduler. Errors name the credential and sink concerned.
+// sink's directory so a bad path fails now rather than at 3 a.m., builds
+// the scheduler and opens the proxies' listeners. Errors name the credential and sink concerned.
 func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, error) {
 	d := &Daemon{log: log, share: newSinkShare()}
 	d.setConfig(cfg)
 	d.prepareOps(&opts)
+	d.proxy = newProxies(log.Named("proxy"), d, d.ops.metrics.NewProxy())
+	opts.Observer = proxyObserver{Observer: opts.Observer, ps: d.proxy}
 	var err error
 	if d.vault, err = openVault(cfg, log); err != nil {
 		return nil, err
@@ -74,8 +77,15 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	}
 	log.Info("state store open", zap.String("path", store.Path()), zap.Int("credentials", len(creds)))
 	d.store, d.sched = store, sched
+	pl, err := d.proxy.plan(cfg)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	d.proxy.commit(pl)
 	d.backupStore("start-up") // the file opened cleanly: keep a copy to go back to
 	if err := d.startOps(); err != nil {
+		d.proxy.closeAll()
 		_ = store.Close()
 		return nil, err
 	}
@@ -97,7 +107,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopOps := d.runOps(ctx)
 	waitVault := d.runVault(ctx)
 	waitBackups := d.runBackups(ctx)
+	stopProxies := d.proxy.run(ctx)
 	err := d.sched.Run(ctx)
+	stopProxies()
 	waitVault()
 	waitBackups()
 	err = errors.Join(err, stopOps())
@@ -125,6 +137,7 @@ func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential
 	var errs []error
 	shared := newBuildCache(cfg, hw.share)
 	shared.env.Vault = hw.vault
+	prepareSinks(cfg, shared.env)
 	var out []scheduler.Credential
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
@@ -191,6 +204,25 @@ func providerLimits(sc config.Scheduler) func(string) scheduler.ProviderLimit {
 	return func(key string) scheduler.ProviderLimit {
 		m, r, b := sc.LimitFor(key)
 		return scheduler.ProviderLimit{MaxConcurrent: m, Rate: r, Burst: b}
+	}
+}
+
+// prepareSinks gives each sink kind with a Prepare the options of all its
+// sinks in cfg, before any is built. Its error is not reported: each sink's
+// Build checks again what a failed Prepare could not, and names the sink.
+func prepareSinks(cfg *config.Config, env kinds.Env) {
+	byKind := map[string][]kinds.Options{}
+	for i := range cfg.Credentials {
+		for _, sc := range cfg.Credentials[i].Sinks {
+			if sc.Options != nil {
+				byKind[sc.Type] = append(byKind[sc.Type], sc.Options)
+			}
+		}
+	}
+	for _, k := range kinds.All() {
+		if k.Prepare != nil && len(byKind[k.Name]) > 0 {
+			_ = k.Prepare(byKind[k.Name], env)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/tokend/tokend/internal/metrics"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/sdnotify"
+	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/sinks/hook"
 	"github.com/tokend/tokend/internal/sinks/kinds"
 	"github.com/tokend/tokend/internal/state"
@@ -180,3 +181,7 @@ func wrapHook(sk scheduler.Sink, sc config.Sink, hw hookWiring) (scheduler.Sink,
 	path, _ := sc.Target()
 	return hook.New(sk, hook.Options{Path: path, Argv: sc.OnChange, Timeout: sc.HookTimeout.Duration, Log: hw.log, Observer: hw.obs})
 }
+
+// Token returns the named credential's current access token
+// (status.TokenBackend; scheduler.Scheduler.Token).
+func (d *Daemon) Token(name string) (sinks.Token, state.Status, error) { return d.sched.Token(name) }

@@ -10,6 +10,7 @@ package discovery
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,7 +153,7 @@ func applyCached(ctx context.Context, cr *config.Credential, hc *http.Client, ca
 	md, ok := cache[cr.Issuer]
 	if !ok {
 		var err error
-		if md, err = Fetch(ctx, hc, cr.Issuer); err != nil {
+		if md, err = Fetch(ctx, trusting(hc, cr), cr.Issuer); err != nil {
 			return fmt.Errorf("credential %q: discovery: %w", cr.Name, err)
 		}
 		cache[cr.Issuer] = md
@@ -169,6 +170,18 @@ func applyCached(ctx context.Context, cr *config.Credential, hc *http.Client, ca
 		return fmt.Errorf("credential %q: endpoints discovered at %s: %w", cr.Name, md.URL, err)
 	}
 	return nil
+}
+
+// trusting is hc, or, when hc is nil and the credential has a ca_file, a
+// client that trusts those CAs for its issuer (an internal Keycloak or
+// Okta behind a private CA), proxies still from the environment.
+func trusting(hc *http.Client, cr *config.Credential) *http.Client {
+	if hc != nil || cr.RootCAs == nil {
+		return hc
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: cr.RootCAs, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: defaultTimeout, Transport: tr}
 }
 
 // fill copies discovered endpoints into the keys the credential left empty.

@@ -99,6 +99,7 @@ func (c *Client) do(ctx context.Context, v url.Values, sensitive ...string) (Tok
 	if err != nil {
 		return Token{}, err
 	}
+	sensitive = append(sensitive, c.authSecrets(v)...)
 	sent := c.now()
 	resp, body, e := c.send(req)
 	if e == nil {
@@ -183,6 +184,18 @@ func (c *Client) clientAuth(v url.Values) (http.Header, error) {
 		return nil, c.fail(e)
 	}
 	return h, nil
+}
+
+// authSecrets are the values of the secret body parameters the auth method
+// set in v (AuthMethod.SecretParams), for redaction.
+func (c *Client) authSecrets(v url.Values) []string {
+	var out []string
+	for _, p := range authMethod(c.cfg.AuthStyle).SecretParams {
+		if s := v.Get(p); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // post builds a POST of v to u, encoded as body, with the configured extra

@@ -20,6 +20,8 @@ package grants
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -85,8 +87,14 @@ type Config struct {
 	IntrospectionURL string
 	// HTTPClient nil means the package's own client: 30 s timeout, TLS
 	// verification on, redirects not followed (a redirected POST is a
-	// misconfigured URL, and following it could send credentials elsewhere).
+	// misconfigured URL, and following it could send credentials elsewhere),
+	// proxies from HTTPS_PROXY/NO_PROXY. With RootCAs or a client
+	// certificate (tls_client_auth), New uses a copy of it with a transport
+	// of its own (withTLS); its Transport must then be an *http.Transport.
 	HTTPClient *http.Client
+	// RootCAs, when set, replaces the system roots for this credential's
+	// endpoints (the `ca_file` key); any auth method.
+	RootCAs *x509.CertPool
 	// Now nil means time.Now.
 	Now func() time.Time
 }
@@ -148,6 +156,13 @@ func New(cfg Config) (*Client, error) {
 		http: cfg.HTTPClient, now: cfg.Now}
 	if c.http == nil {
 		c.http = NewHTTPClient(0)
+	}
+	var cert *tls.Certificate
+	if m := authMethod(cfg.AuthStyle); m.ClientCertificate != nil {
+		cert = m.ClientCertificate(&cfg)
+	}
+	if c.http, err = withTLS(c.http, cfg.RootCAs, cert); err != nil {
+		return nil, fmt.Errorf("credential %q: %w", cfg.Name, err)
 	}
 	if c.now == nil {
 		c.now = time.Now

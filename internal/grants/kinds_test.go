@@ -56,13 +56,14 @@ func TestEveryAuthMethodApplies(t *testing.T) {
 	for _, m := range AuthMethods() {
 		t.Run(string(m.Name), func(t *testing.T) {
 			ep := newEndpoint(t, reply{Body: okBody})
-			c := newTestClient(t, ep.URL, func(cfg *Config) { cfg.AuthStyle = m.Name })
+			fixture := authFixture(t, m.Name) // its key files, read, and a secret it accepts
+			c := newTestClient(t, ep.URL, func(cfg *Config) { cfg.AuthStyle = m.Name; fixture(cfg) })
 			if _, err := c.ClientCredentials(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			r := ep.only(t)
 			form, _ := url.ParseQuery(r.Body)
-			for _, p := range []string{"client_id", "client_secret"} {
+			for _, p := range []string{"client_id", "client_secret", "client_assertion_type", "client_assertion"} {
 				if form.Has(p) != slices.Contains(m.BodyParams, p) {
 					t.Errorf("body param %s sent = %v, declared %v", p, form.Has(p), m.BodyParams)
 				}
@@ -103,7 +104,7 @@ func TestUnknownKindNamesTheKnownOnes(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		`unknown grant "password" (supported: refresh_token, client_credentials, authorization_code)`,
-		`unknown auth style "jwt" (supported: basic, post, none, basic_raw)`,
+		`unknown auth style "jwt" (supported: basic, post, none, basic_raw, private_key_jwt, client_secret_jwt, client_assertion, tls_client_auth)`,
 	} {
 		if strings.Count(msg, want) != 1 {
 			t.Errorf("error %q should contain %q once", msg, want)

@@ -135,6 +135,7 @@ func (s *Scheduler) prepareRecordLocked(e *entry, rec state.Record, found bool, 
 		s.scheduleLocked(e, jobRefresh, now)
 	case rec.Status == state.StatusNeedsReauth:
 		e.log.Error("credential needs re-authorization; not refreshing it", errorFields(rec.LastError)...)
+		s.recheckLaterLocked(e, now) // a shared store may receive a new token (recheck.go)
 		if !rec.AccessToken.IsZero() && (rec.ExpiresAt.IsZero() || rec.ExpiresAt.After(now)) {
 			s.scheduleLocked(e, jobSinks, now) // a still-valid token stays in the sinks until it expires
 		}

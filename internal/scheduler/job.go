@@ -26,6 +26,7 @@ type job struct {
 	unknown bool      // the last attempt's outcome is unknown (intent found, or no answer)
 	planned time.Time // when the timer item was due (for the lateness log field)
 	prov    *provider // provider slot held by a refresh job (limits.go); released in finish
+	recheck bool      // a due refresh of a needs_reauth credential in a shared store: only read the record (recheck.go)
 }
 
 // result is what a worker reports back to the loop.
@@ -35,6 +36,7 @@ type result struct {
 	err      error         // refresh/save error, nil on success
 	adopted  bool          // the store held a newer generation; no provider call made
 	claimed  bool          // another replica holds the claim; re-check later
+	recheck  bool          // a needs_reauth re-check (recheck.go); adopted: the store held a newer generation
 	spent    bool          // the token endpoint was called
 	sinkErrs map[int]error // per sink index; absent = written
 	duration time.Duration
@@ -64,6 +66,9 @@ func (s *Scheduler) startLocked(ctx context.Context, it item, from *provider) bo
 	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown, planned: it.wall}
 	switch it.kind {
 	case jobRefresh:
+		if j.recheck = s.rechecksLocked(e); j.recheck {
+			break // needs_reauth: only look for a record another writer stored
+		}
 		if e.pending != nil { // never spend a token while the newer one is not on disk
 			j.kind = jobSave
 		} else if j.prov = s.providerLocked(e.cred.Provider); !s.admitLocked(j.prov, it, from) {
@@ -89,6 +94,10 @@ func (s *Scheduler) startLocked(ctx context.Context, it item, from *provider) bo
 		var res result
 		switch j.kind {
 		case jobRefresh:
+			if j.recheck {
+				res = s.recheck(ctx, j)
+				break
+			}
 			res = s.refresh(ctx, j)
 		case jobSave:
 			res = s.retrySave(ctx, j)

@@ -31,6 +31,10 @@ func (s *Scheduler) finish(j job, res result) {
 		return // removed (or removed and re-added) by a reload meanwhile
 	}
 	now := s.now()
+	if res.recheck {
+		s.recheckedLocked(e, j, res, now)
+		return
+	}
 	if res.spent {
 		s.obs.RefreshFinished(j.cred.Name, res.duration, res.err)
 	}
@@ -105,6 +109,7 @@ func (s *Scheduler) failedLocked(e *entry, j job, res result, now time.Time) {
 		e.status = state.StatusNeedsReauth
 		e.next = time.Time{}
 		e.seq[jobRefresh]++
+		s.recheckLaterLocked(e, now) // a shared store may receive a new token (recheck.go)
 		msg := "refresh failed permanently; credential needs re-authorization (run tokend authorize or tokend import); the last good access token stays in the sinks until it expires"
 		if j.unknown {
 			msg = "refresh failed permanently after an interrupted refresh whose outcome was unknown: the provider most likely rotated the refresh token and the answer never reached disk; credential needs re-authorization"

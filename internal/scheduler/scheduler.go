@@ -112,6 +112,10 @@ type Options struct {
 	// AnswerWait is how long shutdown lets unanswered token requests run
 	// before cancelling them (default 1s, at most ShutdownGrace; stopping.go).
 	AnswerWait time.Duration
+	// ReauthRecheck is how often a credential in needs_reauth has its record
+	// re-read from a shared store (a Claimer), to adopt a token another
+	// writer stored (default DefaultReauthRecheck; recheck.go).
+	ReauthRecheck time.Duration
 }
 
 // Scheduler keeps a set of credentials refreshed. Create with New, start with Run.
@@ -171,6 +175,9 @@ func New(opts Options, creds []Credential) (*Scheduler, error) {
 	}
 	if opts.MinInterval <= 0 {
 		opts.MinInterval = 2 * time.Second
+	}
+	if opts.ReauthRecheck <= 0 {
+		opts.ReauthRecheck = DefaultReauthRecheck
 	}
 	if opts.Backoff == (Backoff{}) {
 		opts.Backoff = DefaultBackoff
@@ -295,7 +302,8 @@ func (s *Scheduler) dispatchDue(workCtx context.Context) time.Duration {
 }
 
 // shutdown waits for in-flight jobs (answered refreshes finish their save),
-// then cancels what is left.
+// then cancels what is left. It returns an *UnsavedError naming the
+// credentials whose answered refresh could not be saved.
 func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 	s.mu.Lock()
 	s.stopped = true
@@ -333,6 +341,9 @@ func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 			zap.Duration("grace", s.opts.ShutdownGrace))
 	}
 	s.log.Info("stopped")
+	if len(lost) > 0 {
+		return &UnsavedError{Credentials: lost}
+	}
 	return nil
 }
 
