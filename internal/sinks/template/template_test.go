@@ -293,14 +293,14 @@ func TestBrokenTemplatesAreConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct{ body, want string }{
-		{`template = "a\n{{ .AccessToken | nosuch }}"`, `sink[0].template: line 2: function "nosuch" not defined`},
-		{`template = "ok\n\n{{ .AccesToken }}"`, `sink[0].template: line 3, column 3: at <.AccesToken>: can't evaluate field AccesToken`},
-		{`template = "{{ if }}"`, `sink[0].template: line 1: missing value for if`},
-		{`template = "{{ rfc3339 .Scope }}"`, `sink[0].template: line 1, column 11: at <.Scope>: wrong type for value; expected time.Time; got string`},
-		{fmt.Sprintf(`template_file = %q`, tf), `sink[0].template_file: line 3, column 3: at <.Nope>: can't evaluate field Nope`},
-		{fmt.Sprintf(`template_file = %q`, filepath.Join(dir, "missing")), `sink[0].template_file: reading the template:`},
-		{fmt.Sprintf(`template = "x"`+"\n"+`  template_file = %q`, tf), `sink[0].template: set template or template_file, not both`},
-		{``, `sink[0].template: is required (or template_file)`},
+		{`template = "a\n{{ .AccessToken | nosuch }}"`, `sink[1].template: line 2: function "nosuch" not defined`},
+		{`template = "ok\n\n{{ .AccesToken }}"`, `sink[1].template: line 3, column 3: at <.AccesToken>: can't evaluate field AccesToken`},
+		{`template = "{{ if }}"`, `sink[1].template: line 1: missing value for if`},
+		{`template = "{{ rfc3339 .Scope }}"`, `sink[1].template: line 1, column 11: at <.Scope>: wrong type for value; expected time.Time; got string`},
+		{fmt.Sprintf(`template_file = %q`, tf), `sink[1].template_file: line 3, column 3: at <.Nope>: can't evaluate field Nope`},
+		{fmt.Sprintf(`template_file = %q`, filepath.Join(dir, "missing")), `sink[1].template_file: reading the template:`},
+		{fmt.Sprintf(`template = "x"`+"\n"+`  template_file = %q`, tf), `sink[1].template: set template or template_file, not both`},
+		{``, `sink[1].template: is required (or template_file)`},
 	}
 	for _, c := range cases {
 		_, err := config.Decode([]byte(fmt.Sprintf(`
