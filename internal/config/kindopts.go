@@ -55,13 +55,18 @@ var optionKinds = sync.OnceValues(func() ([]optionKind, []string) {
 // tomlKeys lists the toml keys of the struct o points to.
 func tomlKeys(o grants.Options) []string { return tomlKeysOf(reflect.TypeOf(o).Elem()) }
 
-// tomlKeysOf lists the toml keys of the struct type t.
+// tomlKeysOf lists the toml keys of the struct type t, including those of
+// embedded structs without a key of their own (the decoder flattens them,
+// e.g. grants.KeyOptions in the key-signing grants' options).
 func tomlKeysOf(t reflect.Type) []string {
 	var keys []string
 	for i := range t.NumField() {
 		f := t.Field(i)
 		key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-		if f.IsExported() && key != "" && key != "-" {
+		switch {
+		case f.Anonymous && key == "" && f.Type.Kind() == reflect.Struct:
+			keys = append(keys, tomlKeysOf(f.Type)...)
+		case f.IsExported() && key != "" && key != "-":
 			keys = append(keys, key)
 		}
 	}
