@@ -122,7 +122,7 @@ func TestProviderValidation(t *testing.T) {
 		{`provider = "github"
 token_url = "https://x.example/t"
 client_id = "i"
-client_secret = "s"`, `unknown provider "github" (supported: apicbase, basic, basiq, generic)`},
+client_secret = "s"`, `unknown provider "github" (supported: ` + strings.Join(grants.PresetNames(), ", ") + `)`},
 		{`provider = "basiq"`, "an API key is required with auth_style \"basic_raw\""},
 		{`provider = "basiq"
 api_key = "k"
