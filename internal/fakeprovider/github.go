@@ -42,6 +42,7 @@ type GitHubApp struct {
 	minted   []string
 	rejected []string // why each refused request was refused
 	bodies   []map[string]any
+	jwts     []string // every app JWT presented
 }
 
 // NewGitHubApp serves installation id for the app (appID, clientID) whose
@@ -129,6 +130,9 @@ func (g *GitHubApp) checkAppJWT(auth string) string {
 	if !ok {
 		return "no Bearer authorization"
 	}
+	g.mu.Lock()
+	g.jwts = append(g.jwts, raw)
+	g.mu.Unlock()
 	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		return "not an RS256 JWT: " + err.Error()
@@ -204,4 +208,11 @@ func (g *GitHubApp) Bodies() []map[string]any {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]map[string]any(nil), g.bodies...)
+}
+
+// AppJWTs lists every app JWT presented, in order.
+func (g *GitHubApp) AppJWTs() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.jwts...)
 }

@@ -34,11 +34,12 @@ type GoogleSA struct {
 	// token_uri); set it once the server's address is known.
 	TokenURI string
 
-	mu       sync.Mutex
-	issued   []string
-	scopes   []string
-	subjects []string
-	rejected []string
+	mu         sync.Mutex
+	issued     []string
+	scopes     []string
+	subjects   []string
+	rejected   []string
+	assertions []string // every assertion presented
 }
 
 // NewGoogleSA accepts assertions of the service account email whose key
@@ -61,6 +62,9 @@ func (g *GoogleSA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, "unsupported_grant_type", "Invalid grant_type: "+gt)
 		return
 	}
+	g.mu.Lock()
+	g.assertions = append(g.assertions, r.PostForm.Get("assertion"))
+	g.mu.Unlock()
 	scope, sub, why := g.check(r.PostForm.Get("assertion"))
 	if why != "" {
 		g.fail(w, "invalid_grant", why)
@@ -151,4 +155,11 @@ func (g *GoogleSA) Subjects() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]string(nil), g.subjects...)
+}
+
+// Assertions lists every assertion presented, in order.
+func (g *GoogleSA) Assertions() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.assertions...)
 }
