@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/state"
 )
 
 // currentToken is the named credential's current access token, read from
@@ -21,8 +22,11 @@ func (d *Daemon) currentToken(ctx context.Context, name string) (secret.Secret, 
 		return secret.Secret{}, errors.New("state store not open yet")
 	}
 	rec, err := d.store.Load(ctx, name)
+	if errors.Is(err, state.ErrNotFound) {
+		return secret.Secret{}, fmt.Errorf("credential %q has not been renewed yet", name)
+	}
 	if err != nil {
-		return secret.Secret{}, fmt.Errorf("loading credential %q: %w", name, err)
+		return secret.Secret{}, err
 	}
 	if rec.AccessToken.IsZero() || (!rec.ExpiresAt.IsZero() && !time.Now().Before(rec.ExpiresAt)) {
 		return secret.Secret{}, fmt.Errorf("credential %q has no unexpired access token", name)

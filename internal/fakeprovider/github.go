@@ -43,6 +43,7 @@ type GitHubApp struct {
 	rejected []string // why each refused request was refused
 	bodies   []map[string]any
 	jwts     []string // every app JWT presented
+	mintedAt map[string]time.Time
 }
 
 // NewGitHubApp serves installation id for the app (appID, clientID) whose
@@ -52,7 +53,7 @@ func NewGitHubApp(appID, clientID, installation string, key crypto.PublicKey, tt
 		now = time.Now
 	}
 	return &GitHubApp{appID: appID, clientID: clientID, installation: installation, key: key, now: now, ttl: ttl,
-		tokens: map[string]time.Time{}}
+		tokens: map[string]time.Time{}, mintedAt: map[string]time.Time{}}
 }
 
 // ServeHTTP routes the two endpoints.
@@ -101,9 +102,11 @@ func (g *GitHubApp) mint(w http.ResponseWriter, r *http.Request) {
 	var raw [20]byte
 	_, _ = rand.Read(raw[:])
 	tok := "ghs_" + hex.EncodeToString(raw[:])[:36]
-	exp := g.now().Add(g.ttl).UTC().Truncate(time.Second)
+	now := g.now()
+	exp := now.Add(g.ttl).UTC().Truncate(time.Second) // GitHub's expires_at has whole seconds
 	g.mu.Lock()
 	g.tokens[tok] = exp
+	g.mintedAt[tok] = now
 	g.minted = append(g.minted, tok)
 	g.bodies = append(g.bodies, body)
 	g.mu.Unlock()
@@ -215,4 +218,18 @@ func (g *GitHubApp) AppJWTs() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]string(nil), g.jwts...)
+}
+
+// Expiry is when token expires (zero for a token never minted).
+func (g *GitHubApp) Expiry(token string) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.tokens[token]
+}
+
+// MintedAt is when token was minted (zero for a token never minted).
+func (g *GitHubApp) MintedAt(token string) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.mintedAt[token]
 }
