@@ -2,9 +2,12 @@ package grants
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,6 +163,52 @@ func TestGitHubAppConfigProblems(t *testing.T) {
 	for _, want := range []string{"needs app_id", `auth_style "basic" does not apply`, "takes no scopes"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want %q", err, want)
+		}
+	}
+}
+
+// TestKeyGrantErrorsRedactWhatTheySent: providers that echo the assertion,
+// the app JWT, a subject token or a token in their error text never get it
+// into tokend's error.
+func TestKeyGrantErrorsRedactWhatTheySent(t *testing.T) {
+	echo := func(status int, field func(form url.Values, auth string) string, shape string) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_ = r.ParseForm()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			b, _ := json.Marshal(field(r.PostForm, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")))
+			_, _ = io.WriteString(w, strings.ReplaceAll(shape, "ECHO", string(b[1:len(b)-1])))
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	path, _ := writeKeyPEM(t, testRSAKey())
+	jb := &JWTBearerOptions{KeyOptions: KeyOptions{PrivateKeyFile: path}, AssertionIssuer: "i"}
+	resolve(t, jb)
+	srv := echo(400, func(f url.Values, _ string) string { return f.Get("assertion") }, `{"error":"invalid_grant","error_description":"bad assertion ECHO"}`)
+	c := newTestClient(t, srv.URL, func(cfg *Config) { cfg.Grant, cfg.GrantOptions, cfg.AuthStyle = GrantJWTBearer, jb, AuthNone })
+	_, err := c.Renew(context.Background(), secret.Secret{})
+	if err == nil || strings.Contains(err.Error(), "eyJ") || !strings.Contains(err.Error(), secret.Redacted) {
+		t.Errorf("jwt_bearer: %v", err)
+	}
+
+	gh := &GitHubAppOptions{KeyOptions: KeyOptions{PrivateKeyFile: path}, AppID: "1", InstallationID: "2"}
+	for _, tc := range []struct {
+		status int
+		shape  string
+	}{
+		{401, `{"message":"bad JWT ECHO"}`},
+		{201, `{"token":"ghs_tok ECHO","expires_at":"x"}`}, // a token with a space: unusable, and not echoed
+	} {
+		gh.APIURL = echo(tc.status, func(_ url.Values, auth string) string { return auth }, tc.shape).URL
+		resolve(t, gh)
+		c, err := New(Config{Name: "gh", Grant: GrantGitHubApp, AuthStyle: AuthNone, GrantOptions: gh})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Renew(context.Background(), secret.Secret{})
+		if err == nil || strings.Contains(err.Error(), "eyJ") || strings.Contains(err.Error(), "ghs_tok") {
+			t.Errorf("github_app HTTP %d: %v", tc.status, err)
 		}
 	}
 }
