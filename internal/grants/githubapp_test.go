@@ -103,6 +103,25 @@ func TestGitHubAppMintsAgainstStrictFake(t *testing.T) {
 	}
 }
 
+// TestGitHubAppClientIDAsIssuer: with no app_id, the client id is the
+// JWT's iss, which GitHub accepts too.
+func TestGitHubAppClientIDAsIssuer(t *testing.T) {
+	clk := &clock{t: time.Now().Truncate(time.Second)}
+	gh, _, _ := gitHubSetup(t, clk, nil)
+	srv := httptest.NewServer(gh)
+	t.Cleanup(srv.Close)
+	path, _ := writeKeyPEM(t, testRSAKey())
+	o := &GitHubAppOptions{KeyOptions: KeyOptions{PrivateKeyFile: path}, InstallationID: "7890", APIURL: srv.URL}
+	resolve(t, o)
+	c, err := New(Config{Name: "gh", Grant: GrantGitHubApp, AuthStyle: AuthNone, ClientID: "Iv1.abc", GrantOptions: o, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Renew(context.Background(), secret.Secret{}); err != nil {
+		t.Fatalf("%v (%v)", err, gh.Rejected())
+	}
+}
+
 // TestGitHubAppErrorsClassified: a key GitHub does not know is 401
 // permanent, an unknown installation 404 permanent (with GitHub's message),
 // a rate limit and a 5xx transient with the wait GitHub asks for; the app

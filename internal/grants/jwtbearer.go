@@ -84,6 +84,9 @@ func (o *JWTBearerOptions) Validate(bad func(field, format string, args ...any))
 		bad("service_account_file", "set either service_account_file or private_key_file/private_key_env, not both")
 	}
 	o.validateKey(bad, o.ServiceAccountFile == "")
+	if o.ServiceAccountFile != "" && o.SigningAlg != "" && o.SigningAlg != jwtsign.RS256 {
+		bad("signing_alg", "Google service-account keys sign with RS256")
+	}
 	switch o.ScopesIn {
 	case ScopesInAssertion, ScopesInBody, ScopesInBoth:
 	default:

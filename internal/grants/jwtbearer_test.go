@@ -172,3 +172,27 @@ func TestServiceAccountFileErrorsNameNoKey(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceAccountDelegation: assertion_subject becomes the
+// sub claim (Google domain-wide delegation); Google's fake still accepts.
+func TestServiceAccountDelegation(t *testing.T) {
+	g, path, _ := googleSetup(t, nil)
+	o := &JWTBearerOptions{ServiceAccountFile: path, AssertionSubject: "admin@example.com"}
+	resolve(t, o)
+	c, err := New(Config{Name: "gcp", Grant: GrantJWTBearer, AuthStyle: AuthNone, GrantOptions: o, Scopes: []string{"s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Renew(context.Background(), secret.Secret{}); err != nil {
+		t.Fatalf("%v (%v)", err, g.Rejected())
+	}
+	if g.Subjects()[0] != "admin@example.com" {
+		t.Errorf("sub %q", g.Subjects()[0])
+	}
+	var problems []string
+	(&JWTBearerOptions{ServiceAccountFile: path, KeyOptions: KeyOptions{SigningAlg: "PS256"}, ScopesIn: ScopesInAssertion}).Validate(
+		func(field, format string, args ...any) { problems = append(problems, field) })
+	if strings.Join(problems, ",") != "signing_alg" {
+		t.Errorf("PS256 with a service account: %v", problems)
+	}
+}
