@@ -140,6 +140,9 @@ audience = "api://backend"
 	if subj := sts.Subjects()[0]; subj != sink("gcp") || !slices.Contains(google.Issued(), subj) {
 		t.Errorf("token exchange presented %q…, not the Google credential's token", subj[:min(8, len(subj))])
 	}
+	if !strings.Contains(logs.String(), `"credential":"sts","status":"ok"`) || !strings.Contains(logs.String(), `"issued_token_type":"urn:ietf:params:oauth:token-type:access_token"`) {
+		t.Error("the exchange's issued_token_type is not in its refreshed line")
+	}
 	if r := append(google.Rejected(), sts.Rejected()...); len(r) != 0 {
 		t.Errorf("strict fakes refused: %v", r)
 	}
