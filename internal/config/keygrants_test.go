@@ -140,3 +140,41 @@ subject_credential = "` + p[1] + `"
 		t.Errorf("cycle: %v", err)
 	}
 }
+
+// TestLooseKeyFileWarns: a key file readable by group or others is named
+// in the config's warnings; a 0600 one is not.
+func TestLooseKeyFileWarns(t *testing.T) {
+	dir := t.TempDir()
+	loose, tight := filepath.Join(dir, "loose.pem"), filepath.Join(dir, "tight.json")
+	if err := os.WriteFile(loose, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tight, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "tokend.toml")
+	body := one(`grant = "github_app"
+app_id = "1"
+installation_id = "2"
+private_key_file = "` + loose + `"`)
+	body += `
+[[credential]]
+name = "gcp"
+provider = "google-service-account"
+service_account_file = "` + tight + `"
+  [[credential.sink]]
+  type = "file"
+  path = "/run/tokend/gcp.token"
+`
+	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `credential "c": ` + loose + ` is readable by group/other (mode 0644); chmod 600 it`
+	if len(cfg.Warnings) != 1 || cfg.Warnings[0] != want {
+		t.Errorf("warnings %q, want only %q", cfg.Warnings, want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,7 +85,7 @@ func (o *JWTBearerOptions) Validate(bad func(field, format string, args ...any))
 		bad("service_account_file", "set either service_account_file or private_key_file/private_key_env, not both")
 	}
 	o.validateKey(bad, o.ServiceAccountFile == "")
-	if o.ServiceAccountFile != "" && o.SigningAlg != "" && o.SigningAlg != jwtsign.RS256 {
+	if o.ServiceAccountFile != "" && slices.Contains(jwtsign.KeyAlgs, o.SigningAlg) && o.SigningAlg != jwtsign.RS256 {
 		bad("signing_alg", "Google service-account keys sign with RS256")
 	}
 	switch o.ScopesIn {
@@ -134,6 +135,14 @@ func (o *JWTBearerOptions) ResolveSecrets(read func(path string) (secret.Secret,
 	}
 	o.sa = &serviceAccount{email: f.ClientEmail, keyID: f.PrivateKeyID, tokenURI: f.TokenURI}
 	return nil
+}
+
+// SecretFiles implements SecretFiler: the key file or the service-account key.
+func (o *JWTBearerOptions) SecretFiles() []string {
+	if o.ServiceAccountFile != "" {
+		return append(o.KeyOptions.SecretFiles(), o.ServiceAccountFile)
+	}
+	return o.KeyOptions.SecretFiles()
 }
 
 // ScopesInBody implements bodyScoper: whether the Client adds the scope

@@ -35,6 +35,21 @@ type KeyOptions struct {
 	key crypto.Signer // resolved by resolveKey
 }
 
+// SecretFiler is implemented by options that name files holding secrets
+// (keys, service-account keys, token files): config warns when one is
+// readable by group or others, as it does for an inline secret.
+type SecretFiler interface {
+	SecretFiles() []string
+}
+
+// SecretFiles implements SecretFiler: the private key file, if any.
+func (o *KeyOptions) SecretFiles() []string {
+	if o.PrivateKeyFile == "" {
+		return nil
+	}
+	return []string{o.PrivateKeyFile}
+}
+
 // keyConfigured reports whether a key source is set.
 func (o *KeyOptions) keyConfigured() bool { return o.PrivateKeyFile != "" || o.PrivateKeyEnv != "" }
 

@@ -97,6 +97,17 @@ func (o *TokenExchangeOptions) ResolveSecrets(read func(path string) (secret.Sec
 	return nil
 }
 
+// SecretFiles implements SecretFiler: the subject and actor token files.
+func (o *TokenExchangeOptions) SecretFiles() []string {
+	var out []string
+	for _, p := range []string{o.SubjectTokenFile, o.ActorTokenFile} {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Dependencies implements Dependent: the subject credential, if any.
 func (o *TokenExchangeOptions) Dependencies() []string {
 	if o.SubjectCredential == "" {
