@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,7 +63,7 @@ func (o *GitHubAppOptions) Defaults() {
 // Validate implements Options.
 func (o *GitHubAppOptions) Validate(bad func(field, format string, args ...any)) {
 	o.validateKey(bad, true)
-	if o.SigningAlg != "" && o.SigningAlg != jwtsign.RS256 {
+	if slices.Contains(jwtsign.KeyAlgs, o.SigningAlg) && o.SigningAlg != jwtsign.RS256 {
 		bad("signing_alg", "GitHub App JWTs are RS256")
 	}
 	if !isDigits(o.InstallationID) {

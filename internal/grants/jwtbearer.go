@@ -175,8 +175,12 @@ func jwtBearerEndpoint(cfg *Config) string {
 // validateJWTBearer checks what the options cannot see alone: an issuer.
 func validateJWTBearer(cfg *Config) []error {
 	o := jwtBearerOptions(cfg)
-	if o.ServiceAccountFile == "" && o.AssertionIssuer == "" && cfg.ClientID == "" {
+	switch {
+	case o.ServiceAccountFile == "" && o.AssertionIssuer == "" && cfg.ClientID == "":
 		return []error{fmt.Errorf("grant %s needs assertion_issuer (or client_id, its default)", GrantJWTBearer)}
+	case o.ServiceAccountFile != "" && o.ScopesIn != ScopesInBody && len(cfg.Scopes) == 0:
+		// Google refuses an assertion without a scope claim (invalid_scope).
+		return []error{fmt.Errorf("grant %s with service_account_file needs scopes", GrantJWTBearer)}
 	}
 	return nil
 }

@@ -143,9 +143,14 @@ func TestJWTBearerConfigProblems(t *testing.T) {
 		t.Errorf("no issuer: %v", err)
 	}
 	// Without token_url, a service account validates against Google's endpoint.
-	gc := Config{Grant: GrantJWTBearer, AuthStyle: AuthNone, GrantOptions: &JWTBearerOptions{ServiceAccountFile: "/sa.json"}}
+	gc := Config{Grant: GrantJWTBearer, AuthStyle: AuthNone, GrantOptions: &JWTBearerOptions{ServiceAccountFile: "/sa.json"}, Scopes: []string{"s"}}
 	if err := Validate(gc); err != nil {
 		t.Errorf("service account without token_url: %v", err)
+	}
+	// Google refuses an assertion without scopes: so does validation.
+	gc.Scopes = nil
+	if err := Validate(gc); err == nil || !strings.Contains(err.Error(), "needs scopes") {
+		t.Errorf("service account without scopes: %v", err)
 	}
 }
 
