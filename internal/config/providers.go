@@ -121,8 +121,8 @@ func (cr *Credential) validateProvider(key string) []error {
 			bad("redirect_uri", "%v", err)
 		}
 	}
-	if p, ok := grants.LookupPreset(cr.Provider); ok && cr.APIURL != "" && p.TokenPath == "" {
-		bad("api_url", "is only used by providers whose token endpoint lives on an API host (basiq)")
+	if p, ok := grants.LookupPreset(cr.Provider); ok && cr.APIURL != "" && p.TokenPath == "" && !cr.grantReads("api_url") {
+		bad("api_url", "is only used by providers whose token endpoint lives on an API host (basiq) and by grant github_app")
 	}
 	errs = append(errs, cr.validatePresetVars(key)...)
 	return errs

@@ -96,13 +96,17 @@ func ReadSecretFile(path string) (secret.Secret, error) {
 }
 
 // inlineSecretWarnings warns when the config file holds a secret inline and
-// is readable by group or others.
+// is readable by group or others, and when a key or token file of a
+// credential's options is (secretFileWarnings).
 func inlineSecretWarnings(c *Config, path string) []string {
 	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
-		return nil
-	}
 	var out []string
+	for i := range c.Credentials {
+		out = append(out, secretFileWarnings(&c.Credentials[i])...)
+	}
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return out
+	}
 	for _, cr := range c.Credentials {
 		if cr.ClientSecret != "" {
 			out = append(out, fmt.Sprintf("credential %q: client_secret is inline in %s, which is readable by group/other (mode %#o); use client_secret_file or client_secret_env, or chmod 600 the config",
@@ -111,6 +115,25 @@ func inlineSecretWarnings(c *Config, path string) []string {
 		if cr.APIKey != "" {
 			out = append(out, fmt.Sprintf("credential %q: api_key is inline in %s, which is readable by group/other (mode %#o); use api_key_file or api_key_env, or chmod 600 the config",
 				cr.Name, path, fi.Mode().Perm()))
+		}
+	}
+	return out
+}
+
+// secretFileWarnings warns about each file of cr's grant and auth options
+// that holds a secret (grants.SecretFiler: signing keys, service-account
+// keys, token files) and is readable by group or others.
+func secretFileWarnings(cr *Credential) []string {
+	var out []string
+	for _, o := range []grants.Options{cr.GrantOptions, cr.AuthOptions} {
+		sf, ok := o.(grants.SecretFiler)
+		if !ok {
+			continue
+		}
+		for _, p := range sf.SecretFiles() {
+			if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				out = append(out, fmt.Sprintf("credential %q: %s is readable by group/other (mode %#o); chmod 600 it", cr.Name, p, fi.Mode().Perm()))
+			}
 		}
 	}
 	return out

@@ -68,6 +68,7 @@ func (c *Config) validate() []error {
 		errs = append(errs, sinks.check(key, cr)...)
 		errs = append(errs, proxies.check(key, cr)...)
 	}
+	errs = append(errs, c.validateDependencies()...) // dependencies.go
 	return errs
 }
 
@@ -80,7 +81,7 @@ func (cr *Credential) validate(key string) []error {
 		bad("provider", "unknown provider %q (supported: %s)", cr.Provider, strings.Join(grants.PresetNames(), ", "))
 	}
 	errs = append(errs, cr.validateKinds(key)...)
-	if cr.TokenURL == "" && cr.Issuer == "" {
+	if cr.TokenURL == "" && cr.Issuer == "" && cr.derivedTokenURL() == "" {
 		bad("token_url", "is required (or issuer, to discover it)")
 	} else if err := grants.Validate(cr.checkableGrantsConfig()); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", key, err))

@@ -156,6 +156,7 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 	if gc.HTTPClient == nil {
 		gc.HTTPClient = shared.http // one connection pool for all credentials
 	}
+	gc.CredentialToken = hw.tokens // token_exchange's subject_credential (subjects.go)
 	src, err := grants.New(gc)
 	if err != nil {
 		return scheduler.Credential{}, err

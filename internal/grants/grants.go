@@ -82,6 +82,10 @@ type Config struct {
 	// built in code (the kind then treats every key as unset).
 	GrantOptions Options
 	AuthOptions  Options
+	// CredentialToken returns another credential's current, unexpired
+	// access token (token_exchange's subject_credential); the daemon sets
+	// it from its state store. Its error must not contain a token.
+	CredentialToken func(ctx context.Context, name string) (secret.Secret, error)
 	// IntrospectionURL is the RFC 7662 endpoint used by Introspect and
 	// FillExpiry; "" disables introspection. Same URL rules as TokenURL.
 	IntrospectionURL string
@@ -127,6 +131,9 @@ func check(cfg Config) (Config, *url.URL, *url.URL, error) {
 	if cfg.Body == "" {
 		cfg.Body = BodyForm
 	}
+	if k := grantKind(cfg.Grant); cfg.TokenURL == "" && k != nil && k.Endpoint != nil {
+		cfg.TokenURL = k.Endpoint(&cfg)
+	}
 	u, errs := validateURL("token_url", cfg.TokenURL, cfg.AllowInsecureHTTP)
 	var iu *url.URL
 	if cfg.IntrospectionURL != "" {
@@ -141,7 +148,8 @@ func check(cfg Config) (Config, *url.URL, *url.URL, error) {
 	return cfg, u, iu, nil
 }
 
-// New validates cfg and returns a Client. It checks TokenURL (absolute;
+// New validates cfg and returns a Client. It checks TokenURL (the grant's
+// GrantKind.Endpoint when unset; absolute;
 // https, or http only to a loopback host — 127.0.0.0/8, ::1, "localhost" —
 // unless AllowInsecureHTTP), Grant, AuthStyle, Body, Scopes, Params and
 // Headers, and returns every problem at once in an error naming the

@@ -225,6 +225,29 @@ var presets = map[string]Preset{
 		ProviderRate: 0.1,
 		Notes:        "accounts_url of the account's data centre; refresh tokens never rotate; one refresh per 10 s per accounts host by default",
 	},
+	// Google "Using OAuth 2.0 for Server to Server Applications": a JWT
+	// (RS256, kid = private_key_id) with iss = client_email, scope, aud =
+	// token_uri, exp at most 1 h after iat; access tokens live 1 h; no
+	// refresh token. The key file's token_uri is the token URL.
+	"google-service-account": {
+		Name:      "google-service-account",
+		Grant:     GrantJWTBearer,
+		AuthStyle: AuthNone, // the assertion is the credential
+		Scopes:    []string{"https://www.googleapis.com/auth/cloud-platform"},
+		Lifetime:  time.Hour,
+		Notes:     "service_account_file (the JSON key as downloaded); scopes go in the assertion's scope claim; tokend signs a new assertion before each hour is up",
+	},
+	// GitHub "Authenticating as a GitHub App installation": an RS256 app JWT
+	// (iat 60 s back, exp <= 10 min, iss = app id or client id) exchanged at
+	// POST {api}/app/installations/{id}/access_tokens for a 1-hour token that
+	// cannot be renewed.
+	"github-app": {
+		Name:      "github-app",
+		Grant:     GrantGitHubApp,
+		AuthStyle: AuthNone, // the app JWT is the credential
+		Lifetime:  time.Hour,
+		Notes:     "app_id (or client_id), installation_id, private_key_file; api_url for GitHub Enterprise Server; a new installation token is minted before each hour is up",
+	},
 }
 
 // LookupPreset returns a copy of the named preset. ok is false for an

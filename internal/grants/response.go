@@ -27,6 +27,7 @@ type fields struct {
 	hasExpiresIn                                bool
 	hasError                                    bool
 	code, description                           string
+	issuedTokenType                             string // RFC 8693 §2.2.1
 }
 
 // ParseTokenResponse parses a 2xx token-endpoint body (RFC 6749 §5.1) as
@@ -73,6 +74,8 @@ func parseSuccess(body []byte, contentType string, now time.Time, def time.Durat
 		TokenType:    f.tokenType,
 		Scope:        f.scope,
 		IssuedAt:     now,
+		// Informational (status, logs); only printable characters kept.
+		IssuedTokenType: printable(f.issuedTokenType),
 	}
 	if tok.TokenType == "" || strings.EqualFold(tok.TokenType, "bearer") {
 		tok.TokenType = "Bearer" // RFC 6750 §4 is case-insensitive; sinks get one spelling
@@ -138,6 +141,7 @@ func decodeForm(body []byte) (fields, bool) {
 		code:         vals.Get("error"),
 		description:  vals.Get("error_description"),
 	}
+	f.issuedTokenType = vals.Get("issued_token_type")
 	f.hasError = f.code != ""
 	f.expiresIn, f.hasExpiresIn = parseSeconds(vals.Get("expires_in"))
 	return f, true
@@ -156,6 +160,7 @@ func decodeJSON(body []byte) (fields, bool) {
 		code:         jsonString(m["error"]),
 		description:  jsonString(m["error_description"]),
 	}
+	f.issuedTokenType = jsonString(m["issued_token_type"])
 	f.hasError = errorPresent(m["error"])
 	if raw := bytes.TrimSpace(m["expires_in"]); len(raw) > 0 {
 		if s, err := strconv.Unquote(string(raw)); err == nil && raw[0] == '"' {

@@ -41,6 +41,7 @@ type result struct {
 	sinkErrs map[int]error // per sink index; absent = written
 	duration time.Duration
 	started  time.Time // when the token endpoint call started (zero: not called)
+	issued   string    // the answer's issued_token_type (RFC 8693), for the log; "" when none
 }
 
 // storageError marks failures of the state store, as opposed to the provider.
@@ -169,7 +170,8 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 		return result{rec: rec, pending: &next, spent: true, duration: dur,
 			err: &storageError{fmt.Errorf("saving refreshed state for %q: %w", name, err)}}
 	}
-	return result{rec: next, spent: true, duration: dur, started: start, sinkErrs: s.writeSinks(ctx, j.cred, next, allSinks(len(j.cred.Sinks)))}
+	return result{rec: next, spent: true, duration: dur, started: start, issued: tok.IssuedTokenType,
+		sinkErrs: s.writeSinks(ctx, j.cred, next, allSinks(len(j.cred.Sinks)))}
 }
 
 // retrySave retries saving an answered refresh, then writes the sinks.

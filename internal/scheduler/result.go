@@ -71,6 +71,9 @@ func (s *Scheduler) finish(j job, res result) {
 			// (queueing for a worker, intent save); tokend-bench reads it.
 			fields = append(fields, zap.Time("planned_at", j.planned), zap.Duration("late", res.started.Sub(j.planned)))
 		}
+		if res.issued != "" {
+			fields = append(fields, zap.String("issued_token_type", res.issued)) // a type URI, not a secret
+		}
 		e.log.Info("refreshed", fields...)
 	}
 	s.sinkResultsLocked(e, j, res, now)
