@@ -40,6 +40,15 @@ type Token struct {
 	// ExpirySource says where ExpiresAt came from: "expires_in", "jwt",
 	// "default", "introspection" (set by FillExpiry) or "" (no expiry).
 	ExpirySource string
+	// RefreshTokenExpiresAt is when the refresh token dies, from
+	// refresh_token_expires_in (GitHub) or x_refresh_token_expires_in
+	// (Intuit) counted from IssuedAt; zero when the answer gave neither.
+	RefreshTokenExpiresAt time.Time
+	// Extra holds the fields named by Config.ExtraFields that the answer
+	// carried (strings as sent, other JSON values in compact JSON), nil when
+	// none. Values are secrets for logging purposes (id_token is a
+	// credential).
+	Extra map[string]secret.Secret
 }
 
 // Renew performs the configured grant: the request its GrantKind builds
@@ -103,7 +112,7 @@ func (c *Client) do(ctx context.Context, v url.Values, sensitive ...string) (Tok
 	resp, body, e := c.send(req)
 	if e == nil {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive)
+			tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive, c.cfg.ExtraFields)
 			if pe == nil {
 				return tok, nil
 			}
