@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/grants"
+	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/state"
 )
@@ -211,7 +212,7 @@ func (s *Scheduler) writeSinks(ctx context.Context, c Credential, rec state.Reco
 		return nil
 	}
 	tok := sinks.Token{Credential: c.Name, AccessToken: rec.AccessToken, TokenType: rec.TokenType,
-		Scope: rec.Scope, ExpiresAt: rec.ExpiresAt, Generation: rec.Generation}
+		Scope: rec.Scope, ExpiresAt: rec.ExpiresAt, Generation: rec.Generation, Extra: revealExtra(rec.Extra)}
 	results := make([]error, len(idx))
 	write := func(k int) {
 		i := idx[k]
@@ -240,6 +241,19 @@ func (s *Scheduler) writeSinks(ctx context.Context, c Credential, rec state.Reco
 		}
 	}
 	return errs
+}
+
+// revealExtra is the record's kept response fields as sinks take them (nil
+// when none); each write gets its own map.
+func revealExtra(extra map[string]secret.Secret) map[string]string {
+	if len(extra) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(extra))
+	for k, v := range extra {
+		out[k] = v.Reveal()
+	}
+	return out
 }
 
 func allSinks(n int) []int {
