@@ -110,6 +110,14 @@ type Credential struct {
 	DefaultLifetime Duration `toml:"default_lifetime"`
 	Schedule        string   `toml:"schedule"`
 
+	// DeviceAuthorizationURL is the RFC 8628 device authorization endpoint
+	// (`tokend authorize --device`); discovery fills it from
+	// device_authorization_endpoint.
+	DeviceAuthorizationURL string `toml:"device_authorization_url"`
+	// ExtraFields names token-response fields to keep and hand to sinks
+	// (instance_url, api_domain, id_token; grants.Config.ExtraFields).
+	ExtraFields []string `toml:"extra_fields"`
+
 	// GrantOptions and AuthOptions are the keys of the credential's grant
 	// kind and auth method that are their own (grants.Options, e.g. the
 	// refresh_token grant's refresh_token_file), decoded from the table by

@@ -125,5 +125,6 @@ func (cr *Credential) GrantsConfig() grants.Config {
 		GrantOptions:      cr.GrantOptions,
 		AuthOptions:       cr.AuthOptions,
 		IntrospectionURL:  cr.IntrospectionURL,
+		ExtraFields:       cr.ExtraFields,
 	}
 }
