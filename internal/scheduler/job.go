@@ -199,7 +199,8 @@ func (s *Scheduler) due(c Credential, rec state.Record) bool {
 		return true
 	}
 	now := s.now()
-	at := NextRefresh(Plan{Now: now, IssuedAt: rec.IssuedAt, ExpiresAt: rec.ExpiresAt, RefreshBefore: c.RefreshBefore})
+	at := NextRefresh(Plan{Now: now, IssuedAt: rec.IssuedAt, ExpiresAt: rec.ExpiresAt, RefreshBefore: c.RefreshBefore,
+		RefreshTokenExpiresAt: rec.RefreshTokenExpiresAt, RefreshTokenIssuedAt: rec.RefreshTokenIssuedAt})
 	return !at.IsZero() && !at.After(now)
 }
 

@@ -13,7 +13,7 @@ import (
 
 // schemaVersion is the on-disk record format written by this build. Any
 // change to diskRecord that an older tokend would misread must bump it.
-// Optional fields added later (refresh_token_expires_at, extra) are omitted
+// Optional fields added later (refresh_token_expires_at, _issued_at, extra) are omitted
 // when unused, so such a record is byte for byte what older builds wrote;
 // an older build refuses a record that uses them ("unexpected field")
 // rather than misreading it.
@@ -54,6 +54,7 @@ type diskRecord struct {
 	Intent       *diskIntent `json:"intent,omitempty"`
 	// RefreshTokenExpiresAt and Extra are optional (see schemaVersion).
 	RefreshTokenExpiresAt string            `json:"refresh_token_expires_at,omitempty"`
+	RefreshTokenIssuedAt  string            `json:"refresh_token_issued_at,omitempty"`
 	Extra                 map[string]string `json:"extra,omitempty"`
 }
 
@@ -94,6 +95,9 @@ func (jsonCodec) encode(rec Record) ([]byte, error) {
 		return nil, err
 	}
 	if d.RefreshTokenExpiresAt, err = encodeTime("refresh_token_expires_at", rec.RefreshTokenExpiresAt); err != nil {
+		return nil, err
+	}
+	if d.RefreshTokenIssuedAt, err = encodeTime("refresh_token_issued_at", rec.RefreshTokenIssuedAt); err != nil {
 		return nil, err
 	}
 	for k, v := range rec.Extra {
@@ -168,6 +172,9 @@ func (jsonCodec) decode(name string, data []byte) (Record, error) {
 		return Record{}, err
 	}
 	if rec.RefreshTokenExpiresAt, err = decodeTime("refresh_token_expires_at", d.RefreshTokenExpiresAt); err != nil {
+		return Record{}, err
+	}
+	if rec.RefreshTokenIssuedAt, err = decodeTime("refresh_token_issued_at", d.RefreshTokenIssuedAt); err != nil {
 		return Record{}, err
 	}
 	for k, v := range d.Extra {

@@ -30,6 +30,7 @@ func fullRecord(name string) Record {
 		Status:                StatusBackoff,
 		Intent:                &Intent{Generation: 43, StartedAt: at.Add(time.Second)},
 		RefreshTokenExpiresAt: at.Add(90 * 24 * time.Hour),
+		RefreshTokenIssuedAt:  at.Add(-time.Hour),
 		Extra:                 map[string]secret.Secret{"instance_url": secret.New("https://" + name + ".example")},
 	}
 }
@@ -38,7 +39,7 @@ func fullRecord(name string) Record {
 // that whoever adds one also teaches the codec and assertRecord about it.
 func TestRecordShape(t *testing.T) {
 	for typ, want := range map[reflect.Type]int{
-		reflect.TypeFor[Record]():    14,
+		reflect.TypeFor[Record]():    15,
 		reflect.TypeFor[ErrorInfo](): 4,
 		reflect.TypeFor[Intent]():    2,
 	} {
@@ -93,6 +94,7 @@ func assertRecord(t *testing.T, got, want Record) {
 		tm("Intent.StartedAt", g.StartedAt, w.StartedAt)
 	}
 	tm("RefreshTokenExpiresAt", got.RefreshTokenExpiresAt, want.RefreshTokenExpiresAt)
+	tm("RefreshTokenIssuedAt", got.RefreshTokenIssuedAt, want.RefreshTokenIssuedAt)
 	if len(got.Extra) != len(want.Extra) {
 		t.Errorf("Extra has %d fields, want %d", len(got.Extra), len(want.Extra))
 	}

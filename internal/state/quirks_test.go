@@ -15,30 +15,36 @@ import (
 func TestRefreshTokenExpiryAndExtraTransitions(t *testing.T) {
 	rtExp := tBase.Add(180 * 24 * time.Hour)
 	prev := edit(func(r *Record) {
-		r.RefreshTokenExpiresAt = rtExp
+		r.RefreshTokenExpiresAt, r.RefreshTokenIssuedAt = rtExp, tBase
 		r.Extra = map[string]secret.Secret{"instance_url": secret.New("https://a.example"), "id_token": secret.New("id-1")}
 	})
 	tests := []struct {
 		name      string
 		tok       Tokens
 		wantRTExp time.Time
+		wantRTIss time.Time
 		wantExtra map[string]string
 	}{
 		{"rotated with expiry", Tokens{RefreshToken: secret.New("rt2"), AccessToken: secret.New("a"), RefreshTokenExpiresAt: rtExp.Add(time.Hour),
-			Extra: map[string]secret.Secret{"id_token": secret.New("id-2")}},
-			rtExp.Add(time.Hour), map[string]string{"instance_url": "https://a.example", "id_token": "id-2"}},
+			IssuedAt: tIssue, Extra: map[string]secret.Secret{"id_token": secret.New("id-2")}},
+			rtExp.Add(time.Hour), tIssue, map[string]string{"instance_url": "https://a.example", "id_token": "id-2"}},
 		{"rotated without expiry clears it", Tokens{RefreshToken: secret.New("rt2"), AccessToken: secret.New("a")},
-			time.Time{}, map[string]string{"instance_url": "https://a.example", "id_token": "id-1"}},
+			time.Time{}, time.Time{}, map[string]string{"instance_url": "https://a.example", "id_token": "id-1"}},
 		{"not rotated keeps it", Tokens{AccessToken: secret.New("a")},
-			rtExp, map[string]string{"instance_url": "https://a.example", "id_token": "id-1"}},
-		{"not rotated, restated", Tokens{AccessToken: secret.New("a"), RefreshTokenExpiresAt: rtExp.Add(-time.Hour)},
-			rtExp.Add(-time.Hour), map[string]string{"instance_url": "https://a.example", "id_token": "id-1"}},
+			rtExp, tBase, map[string]string{"instance_url": "https://a.example", "id_token": "id-1"}},
+		{"not rotated, restated with jitter: not an extension", Tokens{AccessToken: secret.New("a"), IssuedAt: tIssue, RefreshTokenExpiresAt: rtExp.Add(2 * time.Second)},
+			rtExp.Add(2 * time.Second), tBase, map[string]string{"instance_url": "https://a.example", "id_token": "id-1"}},
+		{"not rotated, extended", Tokens{AccessToken: secret.New("a"), IssuedAt: tIssue, RefreshTokenExpiresAt: rtExp.Add(24 * time.Hour)},
+			rtExp.Add(24 * time.Hour), tIssue, map[string]string{"instance_url": "https://a.example", "id_token": "id-1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := prev.Refreshed(tc.tok, tSent, tNow)
 			if !got.RefreshTokenExpiresAt.Equal(tc.wantRTExp) {
 				t.Errorf("RefreshTokenExpiresAt = %v, want %v", got.RefreshTokenExpiresAt, tc.wantRTExp)
+			}
+			if !got.RefreshTokenIssuedAt.Equal(tc.wantRTIss) {
+				t.Errorf("RefreshTokenIssuedAt = %v, want %v", got.RefreshTokenIssuedAt, tc.wantRTIss)
 			}
 			extra := map[string]string{}
 			for k, v := range got.Extra {

@@ -68,7 +68,12 @@ type Record struct {
 	Intent       *Intent
 	// RefreshTokenExpiresAt is when the stored refresh token dies
 	// (refresh_token_expires_in); zero: unknown or never.
+	// RefreshTokenIssuedAt is when that expiry was last extended: the
+	// issue time of the answer that brought a new refresh token or moved
+	// the expiry later; with it RefreshTokenExpiresAt gives the refresh
+	// token's whole life (the keep-alive window is a share of it).
 	RefreshTokenExpiresAt time.Time
+	RefreshTokenIssuedAt  time.Time
 	// Extra holds the kept token-response fields (the credential's
 	// extra_fields), nil when none. A later answer replaces the fields it
 	// carries and leaves the others as they were. Secrets for logging
@@ -150,9 +155,19 @@ func (r Record) Imported(name string, t Tokens, now time.Time) Record {
 // next is the common part of Refreshed and Imported.
 func (r Record) next(t Tokens, now time.Time) Record {
 	r.Generation++
-	if !t.RefreshToken.IsZero() {
-		r.RefreshToken, r.RefreshTokenExpiresAt = t.RefreshToken, t.RefreshTokenExpiresAt
-	} else if !t.RefreshTokenExpiresAt.IsZero() {
+	switch {
+	case !t.RefreshToken.IsZero():
+		r.RefreshToken, r.RefreshTokenExpiresAt, r.RefreshTokenIssuedAt = t.RefreshToken, t.RefreshTokenExpiresAt, time.Time{}
+		if !t.RefreshTokenExpiresAt.IsZero() {
+			r.RefreshTokenIssuedAt = t.IssuedAt
+		}
+	case !t.RefreshTokenExpiresAt.IsZero():
+		// The same refresh token, its remaining life restated (Intuit): an
+		// expiry that moved later by more than a minute is an extension; a
+		// restated one (seconds of jitter) is not.
+		if t.RefreshTokenExpiresAt.Sub(r.RefreshTokenExpiresAt) > time.Minute {
+			r.RefreshTokenIssuedAt = t.IssuedAt
+		}
 		r.RefreshTokenExpiresAt = t.RefreshTokenExpiresAt
 	}
 	r.Extra = mergeExtra(r.Extra, t.Extra)
