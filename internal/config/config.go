@@ -34,6 +34,10 @@ type Config struct {
 	// Warnings are problems that do not stop tokend (e.g. an inline secret in a
 	// world-readable file). Load fills it; validate prints it.
 	Warnings []string `toml:"-"`
+	// DiscoveryDeferred says issuer discovery has not run yet: daemon.New
+	// runs it after opening the state store, falling back to the metadata
+	// stored there (daemon.LoadOptions.DeferDiscovery).
+	DiscoveryDeferred bool `toml:"-"`
 }
 
 // State configures where durable records live.

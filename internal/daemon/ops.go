@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/internal/atomicfile"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/discovery"
 	"github.com/tokend/tokend/internal/metrics"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/sdnotify"
@@ -38,6 +39,12 @@ type hookWiring struct {
 	obs   hook.Observer
 	vault *vaultclient.Client // vault sinks (vault.go); nil without [vault]
 	share *sinkShare          // the daemon's, across reloads; nil: a fresh one per build (CLI validation)
+	// Deferred discovery (discover.go): the credentials whose issuer was
+	// unavailable with no metadata stored, the store that keeps metadata
+	// (nil: none) and the logger for both.
+	pending map[string]bool
+	meta    discovery.Store
+	discLog *zap.Logger
 }
 
 // prepareOps sets up metrics and systemd notifications and plugs them into
