@@ -136,7 +136,7 @@ func classify(status int, code string) Class {
 		"invalid_scope", "invalid_request", "parameter_not_valid", "access_denied",
 		"bad_refresh_token", "incorrect_client_credentials", "bad_verification_code", "expired_token":
 		return ClassPermanent
-	case "temporarily_unavailable", "server_error", "internal_server_error", "slow_down",
+	case "temporarily_unavailable", "server_error", "internal_server_error", "slow_down", "authorization_pending",
 		CodeNetwork, CodeInvalidResponse, CodeResponseTooLarge:
 		return ClassTransient
 	}
