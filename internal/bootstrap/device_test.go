@@ -25,7 +25,7 @@ type deviceRun struct {
 	cr     *config.Credential
 	client *testkit.Clock
 	sleeps []time.Duration
-	skew   time.Duration           // the provider's clock runs this much faster per wait
+	skew   time.Duration            // the provider's clock runs this much faster per wait
 	onPoll func(n int, user string) // before poll n (1-based), as the user
 	out    bytes.Buffer
 	log    bytes.Buffer
