@@ -103,6 +103,14 @@ type discoveringSource struct {
 	src scheduler.TokenSource // nil until discovered
 }
 
+// Prepare resolves the endpoints if they are not known yet
+// (scheduler.Preparer: before the refresh intent, so a failure spends
+// nothing).
+func (s *discoveringSource) Prepare(ctx context.Context) error {
+	_, err := s.source(ctx)
+	return err
+}
+
 // Renew resolves the endpoints if needed, then renews with them.
 func (s *discoveringSource) Renew(ctx context.Context, refreshToken secret.Secret) (grants.Token, error) {
 	src, err := s.source(ctx)

@@ -131,6 +131,13 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 		return result{rec: rec, err: &grants.Error{Credential: name, Code: "no_refresh_token", Class: grants.ClassPermanent,
 			Description: "no refresh token stored: run tokend authorize or tokend import for this credential"}}
 	}
+	if p, ok := j.cred.Source.(Preparer); ok {
+		if err := p.Prepare(ctx); err != nil { // nothing was sent: the outcome is known
+			rec = rec.Failed(errorInfo(err, false, s.now()), grants.IsPermanent(err), true)
+			s.persistFailure(ctx, rec, credLog{base: s.credLog, name: name})
+			return result{rec: rec, err: err}
+		}
+	}
 	start := s.now()
 	if needsRT {
 		// Record the intent durably before spending the refresh token.
