@@ -68,7 +68,7 @@ func (d *Daemon) newDiscovering(cfg *config.Config, opts scheduler.Options) (*Da
 	if err != nil {
 		return nil, fmt.Errorf("opening state store: %w", err)
 	}
-	meta, _ := store.(discovery.Store) // the file store keeps metadata; the vault one does not (yet)
+	meta, _ := store.(discovery.Store) // both backends keep metadata; a test backend may not
 	hw := d.hooks()
 	hw.meta, hw.discLog = meta, d.log.Named("discovery")
 	if hw.pending, err = discoverDeferred(context.Background(), cfg, meta, hw.discLog, time.Now); err != nil {
