@@ -103,6 +103,7 @@ func (cr *Credential) validateProvider(key string) []error {
 	}
 	for _, u := range []struct{ key, val string }{
 		{"authorize_url", cr.AuthorizeURL}, {"issuer", cr.Issuer}, {"api_url", cr.APIURL},
+		{"device_authorization_url", cr.DeviceAuthorizationURL},
 	} {
 		if u.val == "" {
 			continue

@@ -129,5 +129,6 @@ func (cr *Credential) GrantsConfig() grants.Config {
 		AuthOptions:       cr.AuthOptions,
 		IntrospectionURL:  cr.IntrospectionURL,
 		RootCAs:           cr.RootCAs,
+		ExtraFields:       cr.ExtraFields,
 	}
 }

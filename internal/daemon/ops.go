@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend/internal/atomicfile"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/discovery"
 	"github.com/tokend/tokend/internal/metrics"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/sdnotify"
@@ -43,6 +44,12 @@ type hookWiring struct {
 	// tokens looks up another credential's current access token for
 	// token_exchange's subject_credential (subjects.go); nil outside a daemon.
 	tokens func(ctx context.Context, name string) (secret.Secret, error)
+	// Deferred discovery (discover.go): the credentials whose issuer was
+	// unavailable with no metadata stored, the store that keeps metadata
+	// (nil: none) and the logger for both.
+	pending map[string]bool
+	meta    discovery.Store
+	discLog *zap.Logger
 }
 
 // prepareOps sets up metrics and systemd notifications and plugs them into

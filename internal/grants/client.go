@@ -45,6 +45,15 @@ type Token struct {
 	// §2.2.1): what kind of token AccessToken is; "" when not said. Not a
 	// secret.
 	IssuedTokenType string
+	// RefreshTokenExpiresAt is when the refresh token dies, from
+	// refresh_token_expires_in (GitHub) or x_refresh_token_expires_in
+	// (Intuit) counted from IssuedAt; zero when the answer gave neither.
+	RefreshTokenExpiresAt time.Time
+	// Extra holds the fields named by Config.ExtraFields that the answer
+	// carried (strings as sent, other JSON values in compact JSON), nil when
+	// none. Values are secrets for logging purposes (id_token is a
+	// credential).
+	Extra map[string]secret.Secret
 }
 
 // Renew performs the configured grant: the request its GrantKind builds
@@ -122,7 +131,7 @@ func (c *Client) do(ctx context.Context, v url.Values, sensitive ...string) (Tok
 	resp, body, e := c.send(req)
 	if e == nil {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive)
+			tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive, c.cfg.ExtraFields)
 			if pe == nil {
 				return tok, nil
 			}

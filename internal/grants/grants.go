@@ -67,6 +67,11 @@ type Config struct {
 	// not set Content-Type, Content-Length, Host or Transfer-Encoding, nor
 	// Authorization when the auth style sends one.
 	Headers map[string]string
+	// ExtraFields names token-response fields to keep besides the standard
+	// ones (Salesforce's instance_url, Zoho's api_domain, id_token): they
+	// come back in Token.Extra. access_token and refresh_token cannot be
+	// named (New rejects them): a refresh token must never reach a sink.
+	ExtraFields []string
 	// DefaultLifetime is used when the response has no usable expires_in and
 	// the access token is not a JWT with a future exp.
 	DefaultLifetime time.Duration
@@ -197,6 +202,7 @@ func cloneConfig(cfg Config) Config {
 	cfg.Scopes = slices.Clone(cfg.Scopes)
 	cfg.Params = maps.Clone(cfg.Params)
 	cfg.Headers = maps.Clone(cfg.Headers)
+	cfg.ExtraFields = slices.Clone(cfg.ExtraFields)
 	return cfg
 }
 
@@ -272,6 +278,14 @@ func validateConfig(cfg *Config) []error {
 	for _, s := range cfg.Scopes {
 		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 			errs = append(errs, fmt.Errorf("scope %q must be non-empty without spaces or control characters", s))
+		}
+	}
+	for _, f := range cfg.ExtraFields {
+		switch {
+		case f == "" || !validHeaderName(f):
+			errs = append(errs, fmt.Errorf("extra field %q is not a valid field name", f))
+		case f == "access_token" || f == "refresh_token":
+			errs = append(errs, fmt.Errorf("extra field %q cannot be kept: tokend handles it itself", f))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Params)) {

@@ -227,11 +227,15 @@ func errorFields(ei *state.ErrorInfo) []zap.Field {
 
 // recFields are the fields of every state-change log line.
 func (s *Scheduler) recFields(e *entry) []zap.Field {
-	return []zap.Field{
+	f := []zap.Field{
 		zap.String("status", string(e.status)),
 		zap.Time("expires_at", e.rec.ExpiresAt),
 		zap.Time("next_refresh", e.next),
 		zap.Uint64("generation", e.rec.Generation),
 		zap.String("token_fp", e.rec.AccessToken.Fingerprint()),
 	}
+	if !e.rec.RefreshTokenExpiresAt.IsZero() {
+		f = append(f, zap.Time("refresh_token_expires_at", e.rec.RefreshTokenExpiresAt))
+	}
+	return f
 }
