@@ -35,6 +35,10 @@ func (cr *Credential) applyPreset() {
 		cr.TokenURL = orDefault(cr.TokenURL, p.TokenURL)
 		cr.AuthorizeURL = orDefault(cr.AuthorizeURL, p.AuthorizeURL)
 		cr.IntrospectionURL = orDefault(cr.IntrospectionURL, p.IntrospectionURL)
+		cr.DeviceAuthorizationURL = orDefault(cr.DeviceAuthorizationURL, p.DeviceAuthorizationURL)
+	}
+	if cr.ExtraFields == nil { // `extra_fields = []` keeps none
+		cr.ExtraFields = p.ExtraFields
 	}
 	cr.AuthStyle = orDefault(cr.AuthStyle, string(p.AuthStyle))
 	cr.Body = orDefault(cr.Body, string(p.Body))
