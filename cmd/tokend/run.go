@@ -26,12 +26,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
-	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{Warn: func(w string) { log.Warn(w) }})
+	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{Warn: func(w string) { log.Warn(w) },
+		DeferDiscovery: true}) // discovered by daemon.New, with the stored metadata to fall back on
 	if err != nil {
 		logNotStarting(log, *cfgPath, err)
 		return 1
 	}
 	d, err := daemon.New(cfg, log, scheduler.Options{})
+	if le := (*daemon.LoadError)(nil); errors.As(err, &le) { // the deferred discovery got a wrong answer
+		logNotStarting(log, *cfgPath, err)
+		return 1
+	}
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return storeExit(err) // 4: the state store is damaged (store.go)
@@ -90,6 +95,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	var refused []error // what run would refuse past a valid config file
 	opts := daemon.LoadOptions{
 		Offline:           *offline,
+		DeferDiscovery:    true, // discovered in daemon.Preflight, as New does for run
 		Warn:              func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) },
 		SecretsUnreadable: func(err error) { refused = append(refused, err) },
 	}

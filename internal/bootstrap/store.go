@@ -187,7 +187,8 @@ type statusImporter struct{ c *status.Client }
 
 func (s statusImporter) Import(ctx context.Context, name string, tok scheduler.ImportedToken) error {
 	return s.c.Import(ctx, name, status.ImportRequest{RefreshToken: tok.RefreshToken, AccessToken: tok.AccessToken,
-		TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.ExpiresAt, IssuedAt: tok.IssuedAt})
+		TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.ExpiresAt, IssuedAt: tok.IssuedAt,
+		RefreshTokenExpiresAt: tok.RefreshTokenExpiresAt, Extra: tok.Extra})
 }
 
 // FromToken is a token-endpoint answer as Store (and scheduler.Import) take it.

@@ -34,6 +34,10 @@ type Config struct {
 	// Warnings are problems that do not stop tokend (e.g. an inline secret in a
 	// world-readable file). Load fills it; validate prints it.
 	Warnings []string `toml:"-"`
+	// DiscoveryDeferred says issuer discovery has not run yet: daemon.New
+	// runs it after opening the state store, falling back to the metadata
+	// stored there (daemon.LoadOptions.DeferDiscovery).
+	DiscoveryDeferred bool `toml:"-"`
 }
 
 // State configures where durable records live.
@@ -119,6 +123,14 @@ type Credential struct {
 	RefreshBefore   Duration `toml:"refresh_before"`
 	DefaultLifetime Duration `toml:"default_lifetime"`
 	Schedule        string   `toml:"schedule"`
+
+	// DeviceAuthorizationURL is the RFC 8628 device authorization endpoint
+	// (`tokend authorize --device`); discovery fills it from
+	// device_authorization_endpoint.
+	DeviceAuthorizationURL string `toml:"device_authorization_url"`
+	// ExtraFields names token-response fields to keep and hand to sinks
+	// (instance_url, api_domain, id_token; grants.Config.ExtraFields).
+	ExtraFields []string `toml:"extra_fields"`
 
 	// GrantOptions and AuthOptions are the keys of the credential's grant
 	// kind and auth method that are their own (grants.Options, e.g. the

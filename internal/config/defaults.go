@@ -51,6 +51,9 @@ func (cr *Credential) applyDefaults() {
 	}
 	if cr.AuthStyle == "" {
 		cr.AuthStyle = DefaultAuthStyle
+		if cr.GrantKind().AuthOptional { // the grant's own JWT authenticates
+			cr.AuthStyle = string(grants.AuthNone)
+		}
 	}
 	if cr.Body == "" {
 		cr.Body = DefaultBody

@@ -109,7 +109,7 @@ refresh_token_fil = "/w"
 	_, err := Decode([]byte(doc))
 	want := []string{
 		`line 16: credential "cc": refresh_token_file: is only used with grant = "refresh_token"`,
-		`line 22: credential "odd": grant: unknown grant "device_code" (supported: refresh_token, client_credentials)`,
+		`line 22: credential "odd": grant: unknown grant "device_code" (supported: ` + strings.Join(grants.GrantNames(), ", ") + `)`,
 		`line 35: credential "typo": refresh_token_fil: unknown key (did you mean "refresh_token_file"?)`,
 	}
 	ps := joinedProblems(err)

@@ -28,7 +28,7 @@ func TestEveryGrantKindConfigures(t *testing.T) {
 			cfg, err := Decode([]byte(one(fmt.Sprintf(`grant = %q
 token_url = "https://idp.example/token"
 client_id = "id"
-client_secret = "s"`, k.Name))))
+client_secret = "s"`, k.Name) + sampleGrantKeys[k.Name])))
 			if !k.Configurable {
 				want := fmt.Sprintf(`line 5: credential "c": grant: unknown grant %q (supported: %s)`, k.Name, strings.Join(grants.GrantNames(), ", "))
 				if ps := joinedProblems(err); len(ps) != 1 || ps[0].Error() != want {
@@ -48,6 +48,13 @@ client_secret = "s"`, k.Name))))
 			}
 		})
 	}
+}
+
+// sampleGrantKeys are the minimal own keys of the grants that need some.
+var sampleGrantKeys = map[grants.Grant]string{
+	grants.GrantJWTBearer:     "\nprivate_key_file = \"/etc/tokend/k.pem\"",
+	grants.GrantGitHubApp:     "\nprivate_key_file = \"/etc/tokend/k.pem\"\ninstallation_id = \"1\"",
+	grants.GrantTokenExchange: "\nsubject_token_file = \"/var/run/secrets/tokens/k8s\"",
 }
 
 // TestEveryAuthMethodConfigures walks the auth-method table with the

@@ -84,7 +84,7 @@ func (cr *Credential) expandPresetURLs(p *grants.Preset) {
 		}
 		return s
 	}
-	for _, u := range []*string{&p.TokenURL, &p.AuthorizeURL, &p.IntrospectionURL} {
+	for _, u := range []*string{&p.TokenURL, &p.AuthorizeURL, &p.IntrospectionURL, &p.DeviceAuthorizationURL} {
 		if *u == "" {
 			continue
 		}

@@ -102,3 +102,27 @@ func TestPresetVarsAreKnown(t *testing.T) {
 		}
 	}
 }
+
+// TestPresetDeviceEndpointsAndKeptFields: presets give `tokend authorize
+// --device` its endpoint (with the preset's vars filled) and keep the
+// response fields their APIs need; explicit keys win, `extra_fields = []`
+// keeps none.
+func TestPresetDeviceEndpointsAndKeptFields(t *testing.T) {
+	for _, tc := range []struct{ body, device, extra string }{
+		{"provider = \"microsoft\"\ntenant = \"contoso\"", "https://login.microsoftonline.com/contoso/oauth2/v2.0/devicecode", ""},
+		{"provider = \"google\"", "https://oauth2.googleapis.com/device/code", ""},
+		{"provider = \"github\"", "https://github.com/login/device/code", ""},
+		{"provider = \"okta\"\ndomain = \"example.okta.com\"", "https://example.okta.com/oauth2/default/v1/device/authorize", ""},
+		{"provider = \"auth0\"\ndomain = \"t.auth0.com\"", "https://t.auth0.com/oauth/device/code", ""},
+		{"provider = \"salesforce\"", "", "instance_url"},
+		{"provider = \"zoho\"", "", "api_domain"},
+		{"provider = \"zoho\"\nextra_fields = []", "", ""},
+		{"provider = \"salesforce\"\nextra_fields = [\"id\", \"instance_url\"]", "", "id,instance_url"},
+		{"provider = \"github\"\ndevice_authorization_url = \"https://ghe.example/login/device/code\"", "https://ghe.example/login/device/code", ""},
+	} {
+		cr := decodeOne(t, tc.body+"\nclient_id = \"id\"\nclient_secret = \"s\"")
+		if cr.DeviceAuthorizationURL != tc.device || strings.Join(cr.ExtraFields, ",") != tc.extra {
+			t.Errorf("%s:\n device %q, want %q\n extra_fields %q, want %q", tc.body, cr.DeviceAuthorizationURL, tc.device, cr.ExtraFields, tc.extra)
+		}
+	}
+}

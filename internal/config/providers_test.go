@@ -122,7 +122,7 @@ func TestProviderValidation(t *testing.T) {
 		{`provider = "gitlab"
 token_url = "https://x.example/t"
 client_id = "i"
-client_secret = "s"`, `unknown provider "gitlab" (supported: apicbase, auth0, basic, basiq, generic, github, google, keycloak, microsoft, okta, salesforce, xero, zoho)`},
+client_secret = "s"`, `unknown provider "gitlab" (supported: ` + strings.Join(grants.PresetNames(), ", ") + `)`},
 		{`provider = "basiq"`, "an API key is required with auth_style \"basic_raw\""},
 		{`provider = "basiq"
 api_key = "k"

@@ -100,13 +100,17 @@ func ReadSecretFile(path string) (secret.Secret, error) {
 }
 
 // inlineSecretWarnings warns when the config file holds a secret inline and
-// is readable by group or others.
+// is readable by group or others, and when a key or token file of a
+// credential's options is (secretFileWarnings).
 func inlineSecretWarnings(c *Config, path string) []*Problem {
 	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
-		return nil
-	}
 	var out []*Problem
+	for i := range c.Credentials {
+		out = append(out, secretFileWarnings(&c.Credentials[i])...)
+	}
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return out
+	}
 	for _, cr := range c.Credentials {
 		if cr.ClientSecret != "" {
 			out = append(out, &Problem{Credential: cr.Name, Key: "client_secret", Msg: fmt.Sprintf(
@@ -115,6 +119,25 @@ func inlineSecretWarnings(c *Config, path string) []*Problem {
 		if cr.APIKey != "" {
 			out = append(out, &Problem{Credential: cr.Name, Key: "api_key", Msg: fmt.Sprintf(
 				"is inline in %s, which is readable by group/other (mode %#o); use api_key_file or api_key_env, or chmod 600 the config", path, fi.Mode().Perm())})
+		}
+	}
+	return out
+}
+
+// secretFileWarnings warns about each file of cr's grant and auth options
+// that holds a secret (grants.SecretFiler: signing keys, service-account
+// keys, token files) and is readable by group or others.
+func secretFileWarnings(cr *Credential) []*Problem {
+	var out []*Problem
+	for _, o := range []grants.Options{cr.GrantOptions, cr.AuthOptions} {
+		sf, ok := o.(grants.SecretFiler)
+		if !ok {
+			continue
+		}
+		for _, p := range sf.SecretFiles() {
+			if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				out = append(out, &Problem{Credential: cr.Name, Msg: fmt.Sprintf("%s is readable by group/other (mode %#o); chmod 600 it", p, fi.Mode().Perm())})
+			}
 		}
 	}
 	return out

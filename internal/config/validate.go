@@ -75,6 +75,7 @@ func (c *Config) validate(skipped []bool) []error {
 		errs = append(errs, sinks.check(key, cr)...)
 		errs = append(errs, proxies.check(key, cr)...)
 	}
+	errs = append(errs, c.validateDependencies()...) // dependencies.go
 	return errs
 }
 
@@ -87,7 +88,7 @@ func (cr *Credential) validate(key string) []error {
 		bad("provider", "unknown provider %q (supported: %s)", cr.Provider, strings.Join(grants.PresetNames(), ", "))
 	}
 	errs = append(errs, cr.validateKinds(key)...)
-	if cr.TokenURL == "" && cr.Issuer == "" {
+	if cr.TokenURL == "" && cr.Issuer == "" && cr.derivedTokenURL() == "" {
 		bad("token_url", "is required (or issuer, to discover it)")
 	} else if err := grants.Validate(cr.checkableGrantsConfig()); err != nil {
 		if inner := errors.Unwrap(err); inner != nil {
@@ -145,6 +146,7 @@ func (cr *Credential) GrantsConfig() grants.Config {
 		AuthOptions:       cr.AuthOptions,
 		IntrospectionURL:  cr.IntrospectionURL,
 		RootCAs:           cr.RootCAs,
+		ExtraFields:       cr.ExtraFields,
 	}
 }
 

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/discovery"
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/secret"
@@ -47,6 +49,9 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	if d.vault, err = openVault(cfg, log); err != nil {
 		return nil, err
 	}
+	if cfg.DiscoveryDeferred {
+		return d.newDiscovering(cfg, opts)
+	}
 	creds, err := buildCredentials(cfg, d.hooks())
 	if err != nil {
 		return nil, err
@@ -56,6 +61,37 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	if err != nil {
 		return nil, fmt.Errorf("opening state store: %w", err)
 	}
+	return d.start(cfg, store, creds, opts)
+}
+
+// newDiscovering is New for a config whose issuer discovery was deferred
+// (LoadOptions.DeferDiscovery): the store opens first, so that discovery
+// can fall back to the metadata kept there (discover.go).
+func (d *Daemon) newDiscovering(cfg *config.Config, opts scheduler.Options) (*Daemon, error) {
+	store, err := openStore(cfg, d.vault)
+	if err != nil {
+		return nil, fmt.Errorf("opening state store: %w", err)
+	}
+	meta, _ := store.(discovery.Store) // both backends keep metadata; a test backend may not
+	hw := d.hooks()
+	hw.meta, hw.discLog = meta, d.log.Named("discovery")
+	if hw.pending, err = discoverDeferred(context.Background(), cfg, meta, hw.discLog, time.Now); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	creds, err := buildCredentials(cfg, hw)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	d.share.apply()
+	return d.start(cfg, store, creds, opts)
+}
+
+// start builds the scheduler over the open store and starts the ops; it
+// closes the store when it fails.
+func (d *Daemon) start(cfg *config.Config, store backend, creds []scheduler.Credential, opts scheduler.Options) (*Daemon, error) {
+	log := d.log
 	opts.Store = store
 	opts.Logger = log.Named("scheduler")
 	if opts.MaxConcurrent == 0 {
@@ -163,18 +199,27 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 	if gc.HTTPClient == nil {
 		gc.HTTPClient = shared.http // one connection pool for all credentials
 	}
-	src, err := grants.New(gc)
-	if err != nil {
-		return scheduler.Credential{}, err
+	gc.CredentialToken = hw.tokens // token_exchange's subject_credential (subjects.go)
+	var source scheduler.TokenSource
+	if hw.pending[cr.Name] { // its issuer was down at start-up and nothing is stored (discover.go)
+		source = &discoveringSource{cr: *cr, http: gc.HTTPClient, tokens: gc.CredentialToken, store: hw.meta,
+			log: hw.discLog.With(zap.String("credential", cr.Name)), now: time.Now}
+	} else {
+		src, err := grants.New(gc)
+		if err != nil {
+			return scheduler.Credential{}, err
+		}
+		source = tokenSource(src)
 	}
 	c := scheduler.Credential{
 		Name:          cr.Name,
 		Grant:         grants.Grant(cr.Grant),
-		Source:        tokenSource(src),
+		Source:        source,
 		RefreshBefore: cr.RefreshBefore.Duration,
 		Provider:      cr.ProviderKey(), // token_url is final here (presets, discovery)
 	}
 	if cr.Schedule != "" {
+		var err error
 		if c.Schedule, err = config.ParseSchedule(cr.Schedule); err != nil {
 			return c, fmt.Errorf("schedule: %w", err)
 		}

@@ -11,9 +11,11 @@ import (
 
 	"github.com/tokend/tokend/internal/atomicfile"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/discovery"
 	"github.com/tokend/tokend/internal/metrics"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/sdnotify"
+	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/sinks/hook"
 	"github.com/tokend/tokend/internal/sinks/kinds"
@@ -39,6 +41,15 @@ type hookWiring struct {
 	obs   hook.Observer
 	vault *vaultclient.Client // vault sinks (vault.go); nil without [vault]
 	share *sinkShare          // the daemon's, across reloads; nil: a fresh one per build (CLI validation)
+	// tokens looks up another credential's current access token for
+	// token_exchange's subject_credential (subjects.go); nil outside a daemon.
+	tokens func(ctx context.Context, name string) (secret.Secret, error)
+	// Deferred discovery (discover.go): the credentials whose issuer was
+	// unavailable with no metadata stored, the store that keeps metadata
+	// (nil: none) and the logger for both.
+	pending map[string]bool
+	meta    discovery.Store
+	discLog *zap.Logger
 }
 
 // prepareOps sets up metrics and systemd notifications and plugs them into
@@ -70,7 +81,7 @@ func (d *Daemon) prepareOps(opts *scheduler.Options) {
 }
 
 func (d *Daemon) hooks() hookWiring {
-	return hookWiring{log: d.log.Named("hook"), obs: d.ops.metrics, vault: d.vault, share: d.share}
+	return hookWiring{log: d.log.Named("hook"), obs: d.ops.metrics, vault: d.vault, share: d.share, tokens: d.currentToken}
 }
 
 // startOps runs once the store is open: it creates the admin token and

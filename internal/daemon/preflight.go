@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -26,7 +27,10 @@ import (
 // encryption_key_file must hold a key; the store itself is not opened (a
 // running daemon holds its lock). With [vault], Preflight logs in to Vault
 // (the one thing it leaves behind: a Vault token that expires by its TTL)
-// and checks the vault state backend's mount and policy. It returns every
+// and checks the vault state backend's mount and policy. A config loaded with
+// LoadOptions.DeferDiscovery is discovered as New does, without the stored
+// metadata (an unavailable issuer leaves its credentials waiting, as in
+// run; an issuer that answers wrongly is a problem). It returns every
 // problem at once, each naming its credential and sink; nil when New would
 // get past them.
 func Preflight(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
@@ -47,6 +51,14 @@ func Preflight(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if cfg.DiscoveryDeferred { // as New does, without a store to fall back to or save in
+		hw.discLog = log.Named("discovery")
+		pending, err := discoverDeferred(ctx, cfg, nil, hw.discLog, time.Now)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		hw.pending = pending
 	}
 	if _, err := buildCredentials(cfg, hw); err != nil {
 		errs = append(errs, err)

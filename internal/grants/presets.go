@@ -20,6 +20,13 @@ type Preset struct {
 	TokenURL         string
 	AuthorizeURL     string
 	IntrospectionURL string
+	// DeviceAuthorizationURL is the RFC 8628 endpoint of `tokend authorize
+	// --device` (device_authorization_url).
+	DeviceAuthorizationURL string
+	// ExtraFields are the token-response fields kept for sinks when the
+	// credential names none (extra_fields): Salesforce's instance_url, Zoho's
+	// api_domain.
+	ExtraFields []string
 	// APIURL is the default API host for providers whose token endpoint is
 	// TokenPath under it (Basiq); a credential's api_url replaces it.
 	APIURL    string
@@ -106,43 +113,46 @@ var presets = map[string]Preset{
 	// gets a refresh token again on re-authorization. Access tokens last one
 	// hour; refresh tokens are not rotated.
 	"google": {
-		Name:         "google",
-		Grant:        GrantRefreshToken,
-		AuthorizeURL: "https://accounts.google.com/o/oauth2/v2/auth?access_type=offline&prompt=consent",
-		TokenURL:     "https://oauth2.googleapis.com/token",
-		AuthStyle:    AuthPost,
-		PKCE:         true,
-		Lifetime:     time.Hour,
-		Notes:        "user OAuth; refresh tokens do not rotate; a refresh token unused for six months, or of a Testing-mode app after seven days, is revoked",
+		Name:                   "google",
+		Grant:                  GrantRefreshToken,
+		AuthorizeURL:           "https://accounts.google.com/o/oauth2/v2/auth?access_type=offline&prompt=consent",
+		TokenURL:               "https://oauth2.googleapis.com/token",
+		AuthStyle:              AuthPost,
+		PKCE:                   true,
+		Lifetime:               time.Hour,
+		DeviceAuthorizationURL: "https://oauth2.googleapis.com/device/code",
+		Notes:                  "user OAuth; refresh tokens do not rotate; a refresh token unused for six months, or of a Testing-mode app after seven days, is revoked",
 	},
 	// Microsoft identity platform v2.0 endpoints, per tenant (a tenant ID,
 	// a verified domain, or common/organizations/consumers for user
 	// sign-in). Client secret in the body, or a certificate credential:
 	// auth_style = "private_key_jwt" with certificate_file (x5t#S256).
 	"microsoft": {
-		Name:         "microsoft",
-		Grant:        GrantRefreshToken,
-		AuthorizeURL: "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
-		TokenURL:     "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
-		AuthStyle:    AuthPost,
-		PKCE:         true,
-		Lifetime:     time.Hour,
-		Vars:         map[string]string{"tenant": ""},
-		Notes:        "Entra ID v2; include offline_access in scopes for a refresh token; refresh tokens rotate; access tokens last 60-90 minutes",
+		Name:                   "microsoft",
+		Grant:                  GrantRefreshToken,
+		AuthorizeURL:           "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+		TokenURL:               "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+		AuthStyle:              AuthPost,
+		PKCE:                   true,
+		Lifetime:               time.Hour,
+		Vars:                   map[string]string{"tenant": ""},
+		DeviceAuthorizationURL: "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+		Notes:                  "Entra ID v2; include offline_access in scopes for a refresh token; refresh tokens rotate; access tokens last 60-90 minutes",
 	},
 	// GitHub "Generating a user access token for a GitHub App" and
 	// "Refreshing user access tokens": expires_in 28800 (8 h), a refresh
 	// token of six months that is replaced on every use; errors come back
 	// with HTTP 200 and an `error` field.
 	"github": {
-		Name:         "github",
-		Grant:        GrantRefreshToken,
-		AuthorizeURL: "https://github.com/login/oauth/authorize",
-		TokenURL:     "https://github.com/login/oauth/access_token",
-		AuthStyle:    AuthPost,
-		PKCE:         true,
-		Lifetime:     8 * time.Hour,
-		Notes:        "GitHub App user tokens: 8-hour access tokens, single-use 6-month refresh tokens; errors answered with HTTP 200",
+		Name:                   "github",
+		Grant:                  GrantRefreshToken,
+		AuthorizeURL:           "https://github.com/login/oauth/authorize",
+		TokenURL:               "https://github.com/login/oauth/access_token",
+		AuthStyle:              AuthPost,
+		PKCE:                   true,
+		Lifetime:               8 * time.Hour,
+		DeviceAuthorizationURL: "https://github.com/login/device/code",
+		Notes:                  "GitHub App user tokens: 8-hour access tokens, single-use 6-month refresh tokens; errors answered with HTTP 200",
 	},
 	// Salesforce "OAuth 2.0 Web Server Flow" and "Token Introspection": the
 	// token response has no expires_in (the session timeout of the org
@@ -156,6 +166,7 @@ var presets = map[string]Preset{
 		AuthStyle:        AuthPost,
 		PKCE:             true,
 		Lifetime:         time.Hour,
+		ExtraFields:      []string{"instance_url"},
 		Notes:            "no expires_in: the expiry comes from introspection, else default_lifetime (1 h; set the org's session timeout); sandboxes use test.salesforce.com",
 	},
 	// Xero "OAuth 2.0 auth flow": Basic client authentication, access
@@ -176,29 +187,31 @@ var presets = map[string]Preset{
 	// authorization server of an org domain; another authorization server:
 	// set issuer = "https://DOMAIN/oauth2/ID" (discovered).
 	"okta": {
-		Name:             "okta",
-		Grant:            GrantRefreshToken,
-		AuthorizeURL:     "https://{domain}/oauth2/default/v1/authorize",
-		TokenURL:         "https://{domain}/oauth2/default/v1/token",
-		IntrospectionURL: "https://{domain}/oauth2/default/v1/introspect",
-		AuthStyle:        AuthBasic,
-		PKCE:             true,
-		Lifetime:         time.Hour,
-		Vars:             map[string]string{"domain": ""},
-		Notes:            "service apps that need Okta-scoped tokens use client_credentials with auth_style = \"private_key_jwt\"",
+		Name:                   "okta",
+		Grant:                  GrantRefreshToken,
+		AuthorizeURL:           "https://{domain}/oauth2/default/v1/authorize",
+		TokenURL:               "https://{domain}/oauth2/default/v1/token",
+		IntrospectionURL:       "https://{domain}/oauth2/default/v1/introspect",
+		AuthStyle:              AuthBasic,
+		PKCE:                   true,
+		Lifetime:               time.Hour,
+		Vars:                   map[string]string{"domain": ""},
+		DeviceAuthorizationURL: "https://{domain}/oauth2/default/v1/device/authorize",
+		Notes:                  "service apps that need Okta-scoped tokens use client_credentials with auth_style = \"private_key_jwt\"",
 	},
 	// Auth0 Authentication API: POST /oauth/token on the tenant domain; an
 	// access token for an API needs its identifier as `audience`.
 	"auth0": {
-		Name:         "auth0",
-		Grant:        GrantRefreshToken,
-		AuthorizeURL: "https://{domain}/authorize",
-		TokenURL:     "https://{domain}/oauth/token",
-		AuthStyle:    AuthPost,
-		PKCE:         true,
-		Lifetime:     24 * time.Hour,
-		Vars:         map[string]string{"domain": ""},
-		Notes:        "set params = { audience = \"https://api.example\" } (and the same in authorize_url) for API access tokens",
+		Name:                   "auth0",
+		Grant:                  GrantRefreshToken,
+		AuthorizeURL:           "https://{domain}/authorize",
+		TokenURL:               "https://{domain}/oauth/token",
+		AuthStyle:              AuthPost,
+		PKCE:                   true,
+		Lifetime:               24 * time.Hour,
+		Vars:                   map[string]string{"domain": ""},
+		DeviceAuthorizationURL: "https://{domain}/oauth/device/code",
+		Notes:                  "set params = { audience = \"https://api.example\" } (and the same in authorize_url) for API access tokens",
 	},
 	// Keycloak: one issuer per realm, https://HOST/realms/REALM; endpoints
 	// are discovered from it. Access tokens last 5 minutes by default.
@@ -223,7 +236,31 @@ var presets = map[string]Preset{
 		Lifetime:     time.Hour,
 		Vars:         map[string]string{"accounts_url": "https://accounts.zoho.com"},
 		ProviderRate: 0.1,
+		ExtraFields:  []string{"api_domain"},
 		Notes:        "accounts_url of the account's data centre; refresh tokens never rotate; one refresh per 10 s per accounts host by default",
+	},
+	// Google "Using OAuth 2.0 for Server to Server Applications": a JWT
+	// (RS256, kid = private_key_id) with iss = client_email, scope, aud =
+	// token_uri, exp at most 1 h after iat; access tokens live 1 h; no
+	// refresh token. The key file's token_uri is the token URL.
+	"google-service-account": {
+		Name:      "google-service-account",
+		Grant:     GrantJWTBearer,
+		AuthStyle: AuthNone, // the assertion is the credential
+		Scopes:    []string{"https://www.googleapis.com/auth/cloud-platform"},
+		Lifetime:  time.Hour,
+		Notes:     "service_account_file (the JSON key as downloaded); scopes go in the assertion's scope claim; tokend signs a new assertion before each hour is up",
+	},
+	// GitHub "Authenticating as a GitHub App installation": an RS256 app JWT
+	// (iat 60 s back, exp <= 10 min, iss = app id or client id) exchanged at
+	// POST {api}/app/installations/{id}/access_tokens for a 1-hour token that
+	// cannot be renewed.
+	"github-app": {
+		Name:      "github-app",
+		Grant:     GrantGitHubApp,
+		AuthStyle: AuthNone, // the app JWT is the credential
+		Lifetime:  time.Hour,
+		Notes:     "app_id (or client_id), installation_id, private_key_file; api_url for GitHub Enterprise Server; a new installation token is minted before each hour is up",
 	},
 }
 

@@ -49,10 +49,23 @@ func TestPresetsMatchProviderDocs(t *testing.T) {
 		t.Errorf("apicbase wire: %+v", apic)
 	}
 
+	// Google: "grant_type ... urn:ietf:params:oauth:grant-type:jwt-bearer";
+	// "The access token ... expires in 1 hour (3,600 seconds)".
+	gsa, _ := LookupPreset("google-service-account")
+	if gsa.Grant != GrantJWTBearer || gsa.AuthStyle != AuthNone || gsa.TokenURL != "" || gsa.Lifetime != time.Hour ||
+		strings.Join(gsa.Scopes, " ") != "https://www.googleapis.com/auth/cloud-platform" {
+		t.Errorf("google-service-account: %+v", gsa)
+	}
+	// GitHub: "Installation access tokens expire one hour from the time you create them".
+	gha, _ := LookupPreset("github-app")
+	if gha.Grant != GrantGitHubApp || gha.AuthStyle != AuthNone || gha.Lifetime != time.Hour || gha.Scopes != nil {
+		t.Errorf("github-app: %+v", gha)
+	}
+
 	if _, ok := LookupPreset("nope"); ok {
 		t.Error("unknown preset found")
 	}
-	if got := strings.Join(PresetNames(), ","); got != "apicbase,auth0,basic,basiq,generic,github,google,keycloak,microsoft,okta,salesforce,xero,zoho" {
+	if got := strings.Join(PresetNames(), ","); got != "apicbase,auth0,basic,basiq,generic,github,github-app,google,google-service-account,keycloak,microsoft,okta,salesforce,xero,zoho" {
 		t.Errorf("PresetNames = %s", got)
 	}
 	// LookupPreset hands out copies.

@@ -34,6 +34,7 @@ type entry struct {
 	sinkTry  int           // consecutive failed sink rounds
 	fpOf     secret.Secret // the access token fp was computed for (fingerprintLocked)
 	fp       string
+	rtWarned time.Time // the refresh-token expiry last warned about (rtexpiry.go)
 }
 
 // sinkState tracks delivery to one sink.
@@ -153,7 +154,9 @@ func (s *Scheduler) prepareRecordLocked(e *entry, rec state.Record, found bool, 
 func (s *Scheduler) planLocked(e *entry, now time.Time) {
 	s.expiryLocked(e) // pin the expiry on the scheduler's clock before the wall clock can step
 	at := NextRefresh(Plan{Now: now, IssuedAt: e.rec.IssuedAt, ExpiresAt: e.rec.ExpiresAt,
-		RefreshBefore: e.cred.RefreshBefore, Schedule: e.cred.Schedule, Jitter: s.opts.Rand(), MinDelay: s.opts.MinInterval})
+		RefreshBefore: e.cred.RefreshBefore, Schedule: e.cred.Schedule, Jitter: s.opts.Rand(), MinDelay: s.opts.MinInterval,
+		RefreshTokenExpiresAt: e.rec.RefreshTokenExpiresAt, RefreshTokenIssuedAt: e.rec.RefreshTokenIssuedAt})
+	s.warnRefreshTokenLocked(e, now)
 	if at.IsZero() {
 		e.next = time.Time{}
 		e.seq[jobRefresh]++ // cancel any queued refresh

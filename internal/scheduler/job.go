@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/grants"
+	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/state"
 )
@@ -41,6 +42,7 @@ type result struct {
 	sinkErrs map[int]error // per sink index; absent = written
 	duration time.Duration
 	started  time.Time // when the token endpoint call started (zero: not called)
+	issued   string    // the answer's issued_token_type (RFC 8693), for the log; "" when none
 	guessed  bool      // the provider sent no expiry: rec.ExpiresAt is default_lifetime's guess
 }
 
@@ -140,6 +142,13 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 		return result{rec: rec, err: &grants.Error{Credential: name, Code: "no_refresh_token", Class: grants.ClassPermanent,
 			Description: "no refresh token stored: run tokend authorize or tokend import for this credential"}}
 	}
+	if p, ok := j.cred.Source.(Preparer); ok {
+		if err := p.Prepare(ctx); err != nil { // nothing was sent: the outcome is known
+			rec = rec.Failed(errorInfo(err, false, s.now()), grants.IsPermanent(err), true)
+			s.persistFailure(ctx, rec, credLog{base: s.credLog, name: name})
+			return result{rec: rec, err: err}
+		}
+	}
 	start := s.now()
 	if needsRT {
 		// Record the intent durably before spending the refresh token.
@@ -170,7 +179,7 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 		return result{rec: rec, pending: &next, spent: true, duration: dur,
 			err: &storageError{fmt.Errorf("saving refreshed state for %q: %w", name, err)}}
 	}
-	return result{rec: next, spent: true, duration: dur, started: start, guessed: tok.ExpirySource == expiryGuessed,
+	return result{rec: next, spent: true, duration: dur, started: start, issued: tok.IssuedTokenType, guessed: tok.ExpirySource == expiryGuessed,
 		sinkErrs: s.writeSinks(ctx, j.cred, next, allSinks(len(j.cred.Sinks)))}
 }
 
@@ -209,7 +218,8 @@ func (s *Scheduler) due(c Credential, rec state.Record) bool {
 		return true
 	}
 	now := s.now()
-	at := NextRefresh(Plan{Now: now, IssuedAt: rec.IssuedAt, ExpiresAt: rec.ExpiresAt, RefreshBefore: c.RefreshBefore})
+	at := NextRefresh(Plan{Now: now, IssuedAt: rec.IssuedAt, ExpiresAt: rec.ExpiresAt, RefreshBefore: c.RefreshBefore,
+		RefreshTokenExpiresAt: rec.RefreshTokenExpiresAt, RefreshTokenIssuedAt: rec.RefreshTokenIssuedAt})
 	return !at.IsZero() && !at.After(now)
 }
 
@@ -222,7 +232,7 @@ func (s *Scheduler) writeSinks(ctx context.Context, c Credential, rec state.Reco
 		return nil
 	}
 	tok := sinks.Token{Credential: c.Name, AccessToken: rec.AccessToken, TokenType: rec.TokenType,
-		Scope: rec.Scope, ExpiresAt: rec.ExpiresAt, Generation: rec.Generation}
+		Scope: rec.Scope, ExpiresAt: rec.ExpiresAt, Generation: rec.Generation, Extra: revealExtra(rec.Extra)}
 	results := make([]error, len(idx))
 	write := func(k int) {
 		i := idx[k]
@@ -251,6 +261,19 @@ func (s *Scheduler) writeSinks(ctx context.Context, c Credential, rec state.Reco
 		}
 	}
 	return errs
+}
+
+// revealExtra is the record's kept response fields as sinks take them (nil
+// when none); each write gets its own map.
+func revealExtra(extra map[string]secret.Secret) map[string]string {
+	if len(extra) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(extra))
+	for k, v := range extra {
+		out[k] = v.Reveal()
+	}
+	return out
 }
 
 func allSinks(n int) []int {

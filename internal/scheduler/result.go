@@ -73,6 +73,9 @@ func (s *Scheduler) finish(j job, res result) {
 			// (queueing for a worker, intent save); tokend-bench reads it.
 			fields = append(fields, zap.Time("planned_at", j.planned), zap.Duration("late", res.started.Sub(j.planned)))
 		}
+		if res.issued != "" {
+			fields = append(fields, zap.String("issued_token_type", res.issued)) // a type URI, not a secret
+		}
 		e.log.Info("refreshed", fields...)
 	}
 	s.sinkResultsLocked(e, j, res, now)
@@ -240,6 +243,9 @@ func (s *Scheduler) recFields(e *entry) []zap.Field {
 	}
 	if e.guessed && !e.rec.ExpiresAt.IsZero() {
 		fields = append(fields, zap.Bool("expires_at_guessed", true))
+	}
+	if !e.rec.RefreshTokenExpiresAt.IsZero() {
+		fields = append(fields, zap.Time("refresh_token_expires_at", e.rec.RefreshTokenExpiresAt))
 	}
 	return fields
 }

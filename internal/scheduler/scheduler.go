@@ -57,6 +57,16 @@ type TokenSource interface {
 	Renew(ctx context.Context, refreshToken secret.Secret) (grants.Token, error)
 }
 
+// Preparer is an optional power of a TokenSource that must do something
+// before it can send a request at all (a credential whose issuer was down at
+// start-up discovers its endpoints first). refresh calls Prepare after the
+// re-check and before recording the intent, so a failure there is known not
+// to have spent the refresh token (no "outcome unknown" afterwards); its
+// error is classified like Renew's. Renew may assume Prepare succeeded.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // Sink delivers an access token. Write must be atomic from a reader's point of
 // view, safe for concurrent use across credentials and honour ctx. An error
 // leaves the previous token in place; the scheduler retries it on its own

@@ -36,6 +36,9 @@ type CredentialStatus struct {
 	TokenFP     string           `json:"token_fingerprint"`
 	Attempt     int              `json:"failed_attempts"`
 	Sinks       []SinkStatus     `json:"sinks"`
+	// RefreshTokenExpiresAt is when the stored refresh token dies, when the
+	// provider said (refresh_token_expires_in); left out when unknown.
+	RefreshTokenExpiresAt time.Time `json:"refresh_token_expires_at,omitzero"`
 
 	// ExpiresGuessed: the provider sent no expiry and ExpiresAt is
 	// default_lifetime's guess (known for refreshes this process made).
@@ -84,7 +87,8 @@ func (s *Scheduler) statusLocked(e *entry) CredentialStatus {
 	st := CredentialStatus{
 		Name: e.cred.Name, Status: e.status, ExpiresAt: e.rec.ExpiresAt, NextRefresh: e.next,
 		Generation: e.rec.Generation, LastSuccess: e.rec.LastSuccess, LastError: e.rec.LastError,
-		TokenFP: e.fingerprintLocked(), Attempt: e.attempt, ExpiresGuessed: e.guessed && !e.rec.ExpiresAt.IsZero(),
+		TokenFP: e.fingerprintLocked(), Attempt: e.attempt, RefreshTokenExpiresAt: e.rec.RefreshTokenExpiresAt,
+		ExpiresGuessed: e.guessed && !e.rec.ExpiresAt.IsZero(),
 	}
 	if e.inflight && st.Status != state.StatusNeedsReauth {
 		st.Status = state.StatusRefreshing

@@ -179,6 +179,9 @@ type jsonToken struct {
 	TokenType   string `json:"token_type"`
 	ExpiresAt   string `json:"expires_at,omitempty"`
 	Scope       string `json:"scope,omitempty"`
+	// ExtraFields are the kept response fields (sinks.Token.Extra: the
+	// credential's extra_fields), omitted when there are none.
+	ExtraFields map[string]string `json:"extra_fields,omitempty"`
 }
 
 func (s *Sink) encode(tok sinks.Token) ([]byte, error) {
@@ -192,6 +195,7 @@ func (s *Sink) encode(tok sinks.Token) ([]byte, error) {
 		AccessToken: tok.AccessToken.Reveal(),
 		TokenType:   tok.TokenType,
 		Scope:       tok.Scope,
+		ExtraFields: tok.Extra,
 	}
 	if !tok.ExpiresAt.IsZero() {
 		doc.ExpiresAt = tok.ExpiresAt.UTC().Format(time.RFC3339)
@@ -200,7 +204,7 @@ func (s *Sink) encode(tok sinks.Token) ([]byte, error) {
 	enc := json.NewEncoder(&buf) // Encode appends the trailing newline
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(doc); err != nil {
-		// Cannot happen for a struct of strings; json's errors would not
+		// Cannot happen for a struct of strings and a map of them; json's errors would not
 		// quote the value anyway.
 		return nil, fmt.Errorf("encoding json: %w", err)
 	}
