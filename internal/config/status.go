@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+	"github.com/tokend/tokend/internal/listener"
 )
 
 // Status is the [status] table: where the status server (health, readiness,
@@ -22,7 +23,7 @@ type Status struct {
 }
 
 // UnixPrefix marks a unix-socket listen address.
-const UnixPrefix = "unix:"
+const UnixPrefix = listener.UnixPrefix
 
 // maxUnixPath is the longest socket path sockaddr_un holds (108 bytes with
 // the terminating NUL).

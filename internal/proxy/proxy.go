@@ -19,16 +19,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/tokend/tokend/internal/listener"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/state"
@@ -92,9 +90,6 @@ type Server struct {
 	route atomic.Pointer[route]
 }
 
-// unixPrefix marks a unix socket listen address (config.UnixPrefix).
-const unixPrefix = "unix:"
-
 // New checks opts, builds the route (its upstream URL and CA file) and
 // starts listening, so a taken port, a bad socket path or an unreadable
 // ca_file fails now. A stale unix socket file is replaced; any other file at
@@ -122,7 +117,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.route.Store(rt)
-	if s.ln, s.addr, err = listen(opts.Listen); err != nil {
+	if s.ln, s.addr, err = listener.Listen(opts.Listen); err != nil {
 		return nil, fmt.Errorf("proxy %s: %w", opts.Listen, err)
 	}
 	s.srv = &http.Server{
@@ -132,34 +127,6 @@ func New(opts Options) (*Server, error) {
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
 	}
 	return s, nil
-}
-
-func listen(addr string) (net.Listener, string, error) {
-	path, isUnix := strings.CutPrefix(addr, unixPrefix)
-	if !isUnix {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, "", err
-		}
-		return ln, ln.Addr().String(), nil
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode().Type() != fs.ModeSocket {
-			return nil, "", fmt.Errorf("%s exists and is not a socket", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, "", fmt.Errorf("removing stale socket: %w", err)
-		}
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		_ = ln.Close()
-		return nil, "", err
-	}
-	return ln, addr, nil
 }
 
 // Addr is where the server listens: "host:port" with the real port, or

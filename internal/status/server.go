@@ -12,10 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/listener"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/state"
@@ -80,7 +79,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	ln, addr, err := listen(opts.Listen)
+	ln, addr, err := listener.Listen(opts.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("status server: %w", err)
 	}
@@ -94,34 +93,6 @@ func New(opts Options) (*Server, error) {
 		ErrorLog:          zap.NewStdLog(opts.Log.Named("http")),
 	}
 	return s, nil
-}
-
-func listen(listen string) (net.Listener, string, error) {
-	path, isUnix := strings.CutPrefix(listen, config.UnixPrefix)
-	if !isUnix {
-		ln, err := net.Listen("tcp", listen)
-		if err != nil {
-			return nil, "", err
-		}
-		return ln, ln.Addr().String(), nil
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode().Type() != fs.ModeSocket {
-			return nil, "", fmt.Errorf("%s exists and is not a socket", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, "", fmt.Errorf("removing stale socket: %w", err)
-		}
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		_ = ln.Close()
-		return nil, "", err
-	}
-	return ln, listen, nil
 }
 
 // Addr is the address the server listens on: "host:port" with the real port
