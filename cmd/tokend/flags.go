@@ -97,3 +97,22 @@ func logFlags(fs *flagSet) func(w io.Writer) (*zap.Logger, error) {
 		return logging.NewWith(w, logging.Options{Level: *level, Format: *format, NoColor: logging.NoColorEnv()})
 	}
 }
+
+// parseName parses the flags of a command that takes one credential NAME,
+// before or after it; a missing or second name is a usage error.
+func parseName(fs *flagSet, args []string) (name string, code int, ok bool) {
+	if code, ok := parse(fs, args); !ok {
+		return "", code, false
+	}
+	name = fs.Arg(0)
+	if rest := fs.Args(); len(rest) > 1 { // flags after the name
+		if code, ok := parse(fs, rest[1:]); !ok {
+			return "", code, false
+		}
+	}
+	if name == "" || fs.NArg() > 1 {
+		fs.Usage()
+		return "", exitUsage, false
+	}
+	return name, 0, true
+}

@@ -192,18 +192,9 @@ func cmdRefresh(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("refresh", "refresh [--config FILE] [--wait 30s] NAME", stdout, stderr)
 	cfgPath := configFlag(fs, "config file (its [status] listen and state.dir locate the daemon)")
 	wait := fs.Duration("wait", 30*time.Second, "wait this long for the refresh to finish (0: just request it)")
-	if code, ok := parse(fs, args); !ok {
+	name, code, ok := parseName(fs, args)
+	if !ok {
 		return code
-	}
-	name := fs.Arg(0)
-	if rest := fs.Args(); len(rest) > 1 { // flags after the name
-		if code, ok := parse(fs, rest[1:]); !ok {
-			return code
-		}
-	}
-	if name == "" || fs.NArg() > 1 {
-		fs.Usage()
-		return exitUsage
 	}
 	c, ok := opsClient(*cfgPath, stderr)
 	if !ok {

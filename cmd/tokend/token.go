@@ -20,18 +20,9 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("token", "token [--config FILE] [--header] NAME", stdout, stderr)
 	cfgPath := configFlag(fs, "config file (its [status] listen and state.dir locate the daemon)")
 	header := fs.Bool("header", false, "print an HTTP header line: Authorization: <token type> <token>")
-	if code, ok := parse(fs, args); !ok {
+	name, code, ok := parseName(fs, args)
+	if !ok {
 		return code
-	}
-	name := fs.Arg(0)
-	if rest := fs.Args(); len(rest) > 1 { // flags after the name
-		if code, ok := parse(fs, rest[1:]); !ok {
-			return code
-		}
-	}
-	if name == "" || fs.NArg() > 1 {
-		fs.Usage()
-		return exitUsage
 	}
 	c, ok := opsClient(*cfgPath, stderr)
 	if !ok {
