@@ -117,14 +117,8 @@ func (e *dirError) Unwrap() error { return e.err }
 // directory" or "directory /x is not writable: permission denied", and
 // unwrap to the cause (fs.ErrNotExist, fs.ErrPermission, ...).
 func CheckDirWritable(dir string) error {
-	fi, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return &dirError{msg: fmt.Sprintf("directory %s does not exist", dir), err: err}
-	case err != nil:
-		return &dirError{msg: fmt.Sprintf("directory %s: %v", dir, cause(err)), err: err}
-	case !fi.IsDir():
-		return &dirError{msg: fmt.Sprintf("%s is not a directory", dir), err: fs.ErrInvalid}
+	if err := statDir(dir); err != nil {
+		return err
 	}
 	probe, err := os.CreateTemp(dir, ".tokend-probe-*")
 	if err != nil {
