@@ -16,8 +16,8 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
-	"github.com/tokend/tokend/interop/livedaemon"
 	"github.com/tokend/tokend/internal/state"
+	"github.com/tokend/tokend/interop/livedaemon"
 )
 
 // chromiumPath asks the project's script for Chromium (it installs Debian's
