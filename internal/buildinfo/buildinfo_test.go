@@ -1,8 +1,8 @@
 package buildinfo
 
 import (
-	"strings"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
