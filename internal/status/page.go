@@ -35,7 +35,6 @@ type Page struct {
 	Ready       bool
 	StoreOpen   bool
 	Rows        []PageRow
-	Counts      map[state.Status]int
 }
 
 // PageRow is one credential on the status page.
@@ -66,9 +65,8 @@ func PageOf(storeOpen bool, sts []scheduler.CredentialStatus, now time.Time) Pag
 	for _, nr := range ready.NotReady {
 		problems[nr.Name] = nr.Reason
 	}
-	p := Page{Now: now, RefreshSecs: int(pageRefresh / time.Second), Ready: ready.Ready, StoreOpen: storeOpen, Counts: map[state.Status]int{}}
+	p := Page{Now: now, RefreshSecs: int(pageRefresh / time.Second), Ready: ready.Ready, StoreOpen: storeOpen}
 	for _, st := range sts {
-		p.Counts[st.Status]++
 		row := PageRow{CredentialStatus: st, Timeline: timelineOf(st, now), Problem: problems[st.Name]}
 		if st.Status == state.StatusNeedsReauth {
 			row.Reauth = "tokend authorize " + st.Name
