@@ -53,6 +53,7 @@ func TestAlertRuleUnitTestsCatchABrokenRule(t *testing.T) {
 		{`tokend_credential_status{status="needs_reauth"} == 1`, `tokend_credential_status{status="needs_reauth"} == 2`},
 		{`tokend_sink_ok == 0`, `tokend_sink_ok == 1`},
 		{`< 15 * 60`, `< 5 * 60`},
+		{`tokend_credential_last_success_timestamp_seconds < 5 * 60`, `tokend_credential_last_success_timestamp_seconds < 0`},
 		{`result="error"`, `result="ok"`},
 	} {
 		if !strings.Contains(string(rules), c.from) {
