@@ -19,7 +19,6 @@ import (
 	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/syncbuf"
-	"github.com/tokend/tokend/internal/testkit"
 )
 
 // The credentials Start configures, in config order.
@@ -85,33 +84,33 @@ func Start(t testing.TB, unix bool) *Daemon {
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	d.Provider = p
-	creds := []testkit.Credential{}
+	d.Listen = "unix:" + filepath.Join(dir, "status.sock")
+	if !unix {
+		d.Listen = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "[state]\ndir = %q\n\n[status]\nlisten = %q\n", filepath.Join(dir, "state"), d.Listen)
 	for _, name := range []string{Healthy, Service, Revoked} {
 		secret := "cs-" + name + "-9f3a7c1e5d"
 		p.AddClient(name, secret)
 		d.secrets = append(d.secrets, secret)
-		c := testkit.Credential{Name: name, TokenURL: base + "/token", ClientID: name, ClientSecret: secret,
-			Sinks: []testkit.Sink{{Type: "file", Path: filepath.Join(dir, name+".token")}}}
+		fmt.Fprintf(&cfg, "\n[[credential]]\nname = %q\ntoken_url = %q\nclient_id = %q\nclient_secret = %q\n", name, base+"/token", name, secret)
 		if name == Service {
-			c.Grant = "client_credentials"
+			cfg.WriteString("grant = \"client_credentials\"\n")
 		} else {
 			rt := p.IssueRefreshToken(name, "read")
 			if name == Revoked {
 				useRefreshToken(t, base+"/token", name, secret, rt)
 			}
-			c.RefreshTokenFile = filepath.Join(dir, name+".rt")
-			if err := os.WriteFile(c.RefreshTokenFile, []byte(rt+"\n"), 0o600); err != nil {
+			rtFile := filepath.Join(dir, name+".rt")
+			if err := os.WriteFile(rtFile, []byte(rt+"\n"), 0o600); err != nil {
 				t.Fatal(err)
 			}
+			fmt.Fprintf(&cfg, "refresh_token_file = %q\n", rtFile)
 		}
-		creds = append(creds, c)
+		fmt.Fprintf(&cfg, "  [[credential.sink]]\n  type = \"file\"\n  path = %q\n", filepath.Join(dir, name+".token"))
 	}
-	d.Listen = "unix:" + filepath.Join(dir, "status.sock")
-	if !unix {
-		d.Listen = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	}
-	cfg := testkit.Config{StateDir: filepath.Join(dir, "state"), StatusListen: d.Listen, Credentials: creds}.TOML()
-	if err := os.WriteFile(d.Config, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(d.Config, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(d.Bin, "run", "--config", d.Config)
@@ -125,10 +124,16 @@ func Start(t testing.TB, unix bool) *Daemon {
 		_ = cmd.Process.Kill()
 		<-exited
 	})
-	testkit.WaitUntil(t, "tokend status to show every credential settled", 30*time.Second, func() bool {
+	// Every credential settled: none pending or refreshing any more.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		out, _ := exec.Command(d.Bin, "status", "--config", d.Config).Output()
-		return strings.Contains(string(out), Revoked) && !strings.Contains(string(out), "pending") && !strings.Contains(string(out), "refreshing")
-	})
+		if strings.Contains(string(out), Revoked) && !strings.Contains(string(out), "pending") && !strings.Contains(string(out), "refreshing") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for tokend's credentials to settle:\n%s\nlog:\n%s", out, d.Logs.String())
+		}
+	}
 	return d
 }
 
