@@ -22,14 +22,19 @@ func cmdAuthorize(args []string, stdout, stderr io.Writer) int {
 
 // runAuthorize is `tokend authorize` with its input injected (tests).
 func runAuthorize(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlags("authorize", "authorize NAME [--config FILE] [--code CODE|-] [--no-pkce] [--listen-timeout 5m]", stdout, stderr)
+	fs := newFlags("authorize", "authorize NAME [--config FILE] [--code CODE|-|--device] [--no-pkce] [--listen-timeout 5m]", stdout, stderr)
 	cfgPath := configFlag(fs, "config file")
 	code := fs.String("code", "", `skip the loopback listener: "-" prints the URL and reads the code (or the callback URL) from stdin; any other value is a code obtained elsewhere`)
 	noPKCE := fs.Bool("no-pkce", false, "do not send a PKCE challenge (for providers that reject it)")
 	timeout := fs.Duration("listen-timeout", bootstrap.DefaultListenTimeout, "how long to wait for the redirect or the pasted code")
+	device := fs.Bool("device", false, "device authorization grant (RFC 8628): print a URL and a code to enter on any device, then wait for the approval")
 	name, code2, ok := parseWithName(fs, args)
 	if !ok {
 		return code2
+	}
+	if *device && *code != "" {
+		fmt.Fprintln(stderr, "tokend authorize: --device and --code exclude each other")
+		return 2
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -62,9 +67,13 @@ func runAuthorize(args []string, stdin io.Reader, stdout, stderr io.Writer) int 
 		where, saved = w, tok
 		return serr
 	}
-	_, err = bootstrap.Authorize(ctx, cr, client, bootstrap.AuthorizeOptions{
-		Code: *code, NoPKCE: *noPKCE, ListenTimeout: *timeout, Out: stdout, Log: stderr, In: stdin, Store: store,
-	})
+	if *device {
+		_, err = bootstrap.AuthorizeDevice(ctx, cr, client, bootstrap.DeviceOptions{Out: stdout, Log: stderr, Store: store})
+	} else {
+		_, err = bootstrap.Authorize(ctx, cr, client, bootstrap.AuthorizeOptions{
+			Code: *code, NoPKCE: *noPKCE, ListenTimeout: *timeout, Out: stdout, Log: stderr, In: stdin, Store: store,
+		})
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tokend authorize: credential %q: %v\n", name, err)
 		return 1
@@ -92,8 +101,11 @@ func reportStored(w io.Writer, name string, where bootstrap.Where, tok scheduler
 	if tok.RefreshToken.IsZero() {
 		fmt.Fprintf(w, "warning: no refresh token was issued; tokend cannot renew %q once the access token expires\n", name)
 	}
-	if where == bootstrap.Direct {
+	switch where {
+	case bootstrap.Direct:
 		fmt.Fprintln(w, "tokend run picks them up at start-up")
+	case bootstrap.InVault:
+		fmt.Fprintln(w, "replicas starting later load them; running replicas adopt them when they next re-check the store")
 	}
 }
 

@@ -34,6 +34,7 @@ func commands() []command {
 		{"introspect", "ask the provider whether a credential's token is active (RFC 7662)", cmdIntrospect},
 		{"status", "show the running daemon's credentials (exit 3: some need re-authorization)", cmdStatus},
 		{"refresh", "make the running daemon refresh a credential now", cmdRefresh},
+		{"token", "print a credential's current access token (or --header line) from the running daemon", cmdToken},
 		{"reload", "make the running daemon re-read its config", cmdReload},
 		{"store", "check, back up or restore the state store (exit 4: damaged)", cmdStore},
 		{"version", "print the version, VCS revision and Go version", cmdVersion},

@@ -100,6 +100,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		_ = enc.Encode(sts)
 	} else {
 		printTable(stdout, sts, time.Now())
+		printRefreshTokens(stdout, sts, time.Now())
 		printSinks(stdout, sts, time.Now(), *sinks)
 	}
 	return statusExit(sts, time.Now())
@@ -170,6 +171,31 @@ func printSinks(w io.Writer, sts []scheduler.CredentialStatus, now time.Time, al
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
 	fmt.Fprintln(tw, "CREDENTIAL\tSINK\tSINK-STATUS\tLAST-SUCCESS\tLAST-ATTEMPT\tTOKEN-EXPIRES")
+	for _, r := range rows {
+		fmt.Fprintln(tw, r)
+	}
+	_ = tw.Flush()
+}
+
+// printRefreshTokens prints, after a blank line, the credentials whose
+// provider announced when their refresh token expires (GitHub's
+// refresh_token_expires_in), with that expiry (tokend refreshes an idle
+// credential ahead of it: scheduler.KeepAlive). Nothing when no credential
+// has one.
+func printRefreshTokens(w io.Writer, sts []scheduler.CredentialStatus, now time.Time) {
+	var rows []string
+	for _, st := range sts {
+		if st.RefreshTokenExpiresAt.IsZero() {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("%s	%s", st.Name, relative(now, st.RefreshTokenExpiresAt)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "CREDENTIAL	REFRESH-TOKEN-EXPIRES")
 	for _, r := range rows {
 		fmt.Fprintln(tw, r)
 	}

@@ -300,3 +300,26 @@ app          file:/run/app.json   failing       5m ago         2s ago         in
 		t.Fatalf("no failing sink printed %q", buf.String())
 	}
 }
+
+// The refresh token's expiry is listed for the credentials that have one.
+func TestStatusRefreshTokenExpiry(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	sts := []scheduler.CredentialStatus{
+		{Name: "github", Status: state.StatusOK, RefreshTokenExpiresAt: now.Add(183 * 24 * time.Hour)},
+		{Name: "plain", Status: state.StatusOK},
+	}
+	var buf bytes.Buffer
+	printRefreshTokens(&buf, sts, now)
+	want := `
+CREDENTIAL   REFRESH-TOKEN-EXPIRES
+github       in 183d
+`
+	if buf.String() != want {
+		t.Fatalf("refresh tokens:\n%q\nwant:\n%q", buf.String(), want)
+	}
+	buf.Reset()
+	printRefreshTokens(&buf, sts[1:], now)
+	if buf.Len() != 0 {
+		t.Fatalf("printed %q for credentials without a refresh-token expiry", buf.String())
+	}
+}

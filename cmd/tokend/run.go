@@ -26,12 +26,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer func() { _ = log.Sync() }()
-	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{Warn: func(w string) { log.Warn(w) }})
+	cfg, err := daemon.LoadConfig(context.Background(), *cfgPath, daemon.LoadOptions{Warn: func(w string) { log.Warn(w) },
+		DeferDiscovery: true}) // discovered by daemon.New, with the stored metadata to fall back on
 	if err != nil {
 		logNotStarting(log, *cfgPath, err)
 		return 1
 	}
 	d, err := daemon.New(cfg, log, scheduler.Options{})
+	if le := (*daemon.LoadError)(nil); errors.As(err, &le) { // the deferred discovery got a wrong answer
+		logNotStarting(log, *cfgPath, err)
+		return 1
+	}
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		return storeExit(err) // 4: the state store is damaged (store.go)
@@ -42,10 +47,19 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	log.Info("tokend running", zap.String("version", buildinfo.Read().Version), zap.String("config", *cfgPath))
 	if err := d.Run(ctx); err != nil {
 		log.Error("exiting with error", zap.Error(err))
+		var unsaved *scheduler.UnsavedError
+		if errors.As(err, &unsaved) {
+			return exitUnsaved // 6: new refresh tokens were lost at the stop
+		}
 		return 1
 	}
 	return 0
 }
+
+// exitUnsaved is `tokend run`'s exit code when it stopped with answered
+// refreshes it could not save (scheduler.UnsavedError): the credentials it
+// named will need re-authorization.
+const exitUnsaved = 6
 
 // logNotStarting logs why `tokend run` cannot use its config, worded by the
 // step of daemon.LoadConfig that failed.

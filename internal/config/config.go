@@ -8,6 +8,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -34,6 +35,10 @@ type Config struct {
 	// Warnings are problems that do not stop tokend (e.g. an inline secret in a
 	// world-readable file). Load fills it; validate prints it.
 	Warnings []string `toml:"-"`
+	// DiscoveryDeferred says issuer discovery has not run yet: daemon.New
+	// runs it after opening the state store, falling back to the metadata
+	// stored there (daemon.LoadOptions.DeferDiscovery).
+	DiscoveryDeferred bool `toml:"-"`
 }
 
 // State configures where durable records live.
@@ -93,6 +98,10 @@ type Credential struct {
 	Params            map[string]string `toml:"params"`
 	Headers           map[string]string `toml:"headers"`
 	AllowInsecureHTTP bool              `toml:"allow_insecure_http"`
+	// CAFile is a PEM bundle of the CAs trusted for this credential's token
+	// and introspection endpoints instead of the system roots (`ca_file`),
+	// with any auth_style; read by ResolveSecrets into RootCAs.
+	CAFile string `toml:"ca_file"`
 
 	// Provider presets and bootstrap (see providers.go).
 	AuthorizeURL     string `toml:"authorize_url"`
@@ -105,10 +114,24 @@ type Credential struct {
 	APIKey           string `toml:"api_key"`
 	APIKeyFile       string `toml:"api_key_file"`
 	APIKeyEnv        string `toml:"api_key_env"`
+	// Tenant, Domain and AccountsURL fill the endpoint templates of the
+	// presets that declare them (grants.Preset.Vars; presetvars.go):
+	// microsoft's tenant, okta's and auth0's domain, zoho's accounts_url.
+	Tenant      string `toml:"tenant"`
+	Domain      string `toml:"domain"`
+	AccountsURL string `toml:"accounts_url"`
 
 	RefreshBefore   Duration `toml:"refresh_before"`
 	DefaultLifetime Duration `toml:"default_lifetime"`
 	Schedule        string   `toml:"schedule"`
+
+	// DeviceAuthorizationURL is the RFC 8628 device authorization endpoint
+	// (`tokend authorize --device`); discovery fills it from
+	// device_authorization_endpoint.
+	DeviceAuthorizationURL string `toml:"device_authorization_url"`
+	// ExtraFields names token-response fields to keep and hand to sinks
+	// (instance_url, api_domain, id_token; grants.Config.ExtraFields).
+	ExtraFields []string `toml:"extra_fields"`
 
 	// GrantOptions and AuthOptions are the keys of the credential's grant
 	// kind and auth method that are their own (grants.Options, e.g. the
@@ -123,10 +146,14 @@ type Credential struct {
 	// Decode leaves it nil.
 	SinkTables []toml.Primitive `toml:"sink"`
 	Sinks      []Sink           `toml:"-"`
+	// Proxies are the [[credential.proxy]] tables (proxy.go).
+	Proxies []Proxy `toml:"proxy"`
 
 	// Secret is the resolved client secret (from client_secret, _file or
 	// _env) or API key (api_key, _file, _env), filled by ResolveSecrets.
 	Secret secret.Secret `toml:"-"`
+	// RootCAs is ca_file's pool, filled by ResolveSecrets; nil: system roots.
+	RootCAs *x509.CertPool `toml:"-"`
 
 	optionIssues *optionIssues // what decoding the options found, reported by validate (kindopts.go)
 }

@@ -32,11 +32,12 @@ func (c *Config) applyDefaults() {
 	if c.Scheduler.ShutdownGrace.Duration == 0 {
 		c.Scheduler.ShutdownGrace.Duration = DefaultShutdownGrace
 	}
-	c.Scheduler.applyLimitDefaults() // per-provider limits: none unless configured (limits.go)
 	c.Scheduler.applyTimeoutDefaults()
 	for i := range c.Credentials {
 		c.Credentials[i].applyDefaults()
 	}
+	c.addPresetLimits()              // a preset's documented rate for its host (presetvars.go)
+	c.Scheduler.applyLimitDefaults() // per-provider limits: none unless configured (limits.go)
 	c.applyVaultDefaults()
 }
 
@@ -50,6 +51,9 @@ func (cr *Credential) applyDefaults() {
 	}
 	if cr.AuthStyle == "" {
 		cr.AuthStyle = DefaultAuthStyle
+		if cr.GrantKind().AuthOptional { // the grant's own JWT authenticates
+			cr.AuthStyle = string(grants.AuthNone)
+		}
 	}
 	if cr.Body == "" {
 		cr.Body = DefaultBody

@@ -55,13 +55,18 @@ var optionKinds = sync.OnceValues(func() ([]optionKind, []string) {
 // tomlKeys lists the toml keys of the struct o points to.
 func tomlKeys(o grants.Options) []string { return tomlKeysOf(reflect.TypeOf(o).Elem()) }
 
-// tomlKeysOf lists the toml keys of the struct type t.
+// tomlKeysOf lists the toml keys of the struct type t, including those of
+// embedded structs without a key of their own (the decoder flattens them,
+// e.g. grants.KeyOptions in the key-signing grants' options).
 func tomlKeysOf(t reflect.Type) []string {
 	var keys []string
 	for i := range t.NumField() {
 		f := t.Field(i)
 		key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
-		if f.IsExported() && key != "" && key != "-" {
+		switch {
+		case f.Anonymous && key == "" && f.Type.Kind() == reflect.Struct:
+			keys = append(keys, tomlKeysOf(f.Type)...)
+		case f.IsExported() && key != "" && key != "-":
 			keys = append(keys, key)
 		}
 	}
@@ -235,6 +240,9 @@ func (c *optionChecker) check(key string, cr *Credential) []error {
 		c.errs = append(c.errs, fmt.Errorf("%s: %w", key, decodeError(p)))
 	}
 	for _, k := range cr.optionIssues.foreign {
+		// One line per key, naming every kind that uses it: a key shared by
+		// grants and auth methods (private_key_file) is not two problems.
+		var uses []string
 		for _, table := range []string{"grant", "auth_style"} {
 			var names []string
 			for _, u := range optionUsers(k) {
@@ -243,8 +251,11 @@ func (c *optionChecker) check(key string, cr *Credential) []error {
 				}
 			}
 			if names != nil {
-				c.bad(k, "is only used with %s = %s", table, quoteOr(names))
+				uses = append(uses, table+" = "+quoteOr(names))
 			}
+		}
+		if uses != nil {
+			c.bad(k, "is only used with %s", strings.Join(uses, ", or "))
 		}
 	}
 	return c.errs

@@ -110,7 +110,7 @@ refresh_token_fil = "/w"
 	want := []string{
 		`credential.refresh_token_fil: unknown key (line 35)`,
 		`credential "cc".refresh_token_file: is only used with grant = "refresh_token"`,
-		`credential "odd".grant: unknown grant "device_code" (supported: refresh_token, client_credentials)`,
+		`credential "odd".grant: unknown grant "device_code" (supported: ` + strings.Join(grants.GrantNames(), ", ") + `)`,
 	}
 	ps := joinedProblems(err)
 	if len(ps) != len(want) {

@@ -65,7 +65,10 @@ func (cr *Credential) validateKinds(key string) []error {
 	if aerr != nil {
 		bad("auth_style", "%v", aerr)
 	}
-	if cr.ClientID == "" && (aerr != nil || method.NeedsClientID) {
+	// A grant that authenticates by itself needs no client_id with "none"
+	// (RFC 7523 §3.1: client authentication is optional there).
+	selfAuth := gerr == nil && kind.AuthOptional && method.Name == grants.AuthNone
+	if cr.ClientID == "" && (aerr != nil || method.NeedsClientID) && !selfAuth {
 		bad("client_id", "is required")
 	}
 	n := 0

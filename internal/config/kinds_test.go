@@ -28,7 +28,7 @@ func TestEveryGrantKindConfigures(t *testing.T) {
 			cfg, err := Decode([]byte(one(fmt.Sprintf(`grant = %q
 token_url = "https://idp.example/token"
 client_id = "id"
-client_secret = "s"`, k.Name))))
+client_secret = "s"`, k.Name) + sampleGrantKeys[k.Name])))
 			if !k.Configurable {
 				want := fmt.Sprintf(`credential "c".grant: unknown grant %q (supported: %s)`, k.Name, strings.Join(grants.GrantNames(), ", "))
 				if ps := joinedProblems(err); len(ps) != 1 || ps[0].Error() != want {
@@ -50,18 +50,30 @@ client_secret = "s"`, k.Name))))
 	}
 }
 
+// sampleGrantKeys are the minimal own keys of the grants that need some.
+var sampleGrantKeys = map[grants.Grant]string{
+	grants.GrantJWTBearer:     "\nprivate_key_file = \"/etc/tokend/k.pem\"",
+	grants.GrantGitHubApp:     "\nprivate_key_file = \"/etc/tokend/k.pem\"\ninstallation_id = \"1\"",
+	grants.GrantTokenExchange: "\nsubject_token_file = \"/var/run/secrets/tokens/k8s\"",
+}
+
 // TestEveryAuthMethodConfigures walks the auth-method table with the
 // minimal config each method needs (its client_id and secret rules).
 func TestEveryAuthMethodConfigures(t *testing.T) {
 	for _, m := range grants.AuthMethods() {
 		t.Run(string(m.Name), func(t *testing.T) {
 			body := fmt.Sprintf("auth_style = %q\ntoken_url = \"https://idp.example/token\"\n", m.Name)
+			body += authKeys(t, m.Name, t.TempDir()) // its own key files
 			if m.NeedsClientID {
 				body += "client_id = \"id\"\n"
 			}
+			secretLine := `client_secret = "s"`
+			if m.Name == grants.AuthClientSecretJWT { // HS256: at least 32 bytes (RFC 7518 §3.2)
+				secretLine = `client_secret = "ssssssssssssssssssssssssssssssss"`
+			}
 			switch m.Secret {
 			case grants.SecretClientSecret:
-				body += `client_secret = "s"`
+				body += secretLine
 			case grants.SecretAPIKey:
 				body += `api_key = "a2V5"`
 			case grants.SecretNone:
@@ -80,7 +92,7 @@ func TestEveryAuthMethodConfigures(t *testing.T) {
 			}
 			// Without its secret the method is refused (a public client needs none).
 			if m.Secret != grants.SecretNone {
-				bare := strings.Replace(strings.Replace(body, `client_secret = "s"`, "", 1), `api_key = "a2V5"`, "", 1)
+				bare := strings.Replace(strings.Replace(body, secretLine, "", 1), `api_key = "a2V5"`, "", 1)
 				if _, err := Decode([]byte(one(bare))); err == nil || !strings.Contains(err.Error(), "is required with auth_style") {
 					t.Errorf("no secret: err = %v", err)
 				}

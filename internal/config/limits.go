@@ -27,7 +27,11 @@ type ProviderLimit struct {
 // Call it after presets and discovery have set token_url; "" when token_url
 // is unset.
 func (cr *Credential) ProviderKey() string {
-	u, err := url.Parse(cr.TokenURL)
+	raw := cr.TokenURL
+	if raw == "" {
+		raw = cr.derivedTokenURL() // github_app's API host, a service account's token_uri
+	}
+	u, err := url.Parse(raw)
 	if err != nil || u.Hostname() == "" {
 		return ""
 	}

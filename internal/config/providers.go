@@ -24,6 +24,7 @@ func (cr *Credential) applyPreset() {
 		cr.Grant = string(p.Grant)
 	}
 	if cr.Issuer == "" {
+		cr.expandPresetURLs(&p) // {tenant}, {domain}, {accounts_url} (presetvars.go)
 		if cr.TokenURL == "" && p.TokenPath != "" {
 			base := cr.APIURL
 			if base == "" {
@@ -34,6 +35,10 @@ func (cr *Credential) applyPreset() {
 		cr.TokenURL = orDefault(cr.TokenURL, p.TokenURL)
 		cr.AuthorizeURL = orDefault(cr.AuthorizeURL, p.AuthorizeURL)
 		cr.IntrospectionURL = orDefault(cr.IntrospectionURL, p.IntrospectionURL)
+		cr.DeviceAuthorizationURL = orDefault(cr.DeviceAuthorizationURL, p.DeviceAuthorizationURL)
+	}
+	if cr.ExtraFields == nil { // `extra_fields = []` keeps none
+		cr.ExtraFields = p.ExtraFields
 	}
 	cr.AuthStyle = orDefault(cr.AuthStyle, string(p.AuthStyle))
 	cr.Body = orDefault(cr.Body, string(p.Body))
@@ -102,6 +107,7 @@ func (cr *Credential) validateProvider(key string) []error {
 	}
 	for _, u := range []struct{ key, val string }{
 		{"authorize_url", cr.AuthorizeURL}, {"issuer", cr.Issuer}, {"api_url", cr.APIURL},
+		{"device_authorization_url", cr.DeviceAuthorizationURL},
 	} {
 		if u.val == "" {
 			continue
@@ -120,9 +126,10 @@ func (cr *Credential) validateProvider(key string) []error {
 			bad("redirect_uri", "%v", err)
 		}
 	}
-	if p, ok := grants.LookupPreset(cr.Provider); ok && cr.APIURL != "" && p.TokenPath == "" {
-		bad("api_url", "is only used by providers whose token endpoint lives on an API host (basiq)")
+	if p, ok := grants.LookupPreset(cr.Provider); ok && cr.APIURL != "" && p.TokenPath == "" && !cr.grantReads("api_url") {
+		bad("api_url", "is only used by providers whose token endpoint lives on an API host (basiq) and by grant github_app")
 	}
+	errs = append(errs, cr.validatePresetVars(key)...)
 	return errs
 }
 

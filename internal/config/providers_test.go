@@ -119,10 +119,10 @@ client_secret = "s"`)
 
 func TestProviderValidation(t *testing.T) {
 	tests := []struct{ body, want string }{
-		{`provider = "github"
+		{`provider = "gitlab"
 token_url = "https://x.example/t"
 client_id = "i"
-client_secret = "s"`, `unknown provider "github" (supported: apicbase, basic, basiq, generic)`},
+client_secret = "s"`, `unknown provider "gitlab" (supported: ` + strings.Join(grants.PresetNames(), ", ") + `)`},
 		{`provider = "basiq"`, "an API key is required with auth_style \"basic_raw\""},
 		{`provider = "basiq"
 api_key = "k"

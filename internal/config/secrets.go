@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -11,10 +12,12 @@ import (
 )
 
 // ResolveSecrets fills each credential's Secret from client_secret,
-// client_secret_file or client_secret_env, and lets its grant kind's and
-// auth method's options read theirs (grants.SecretOptions, with
-// ReadSecretFile). It returns every problem at once; errors name the source,
-// never the value.
+// client_secret_file or client_secret_env, reads its ca_file into RootCAs,
+// and lets its grant kind's and auth method's options read theirs
+// (grants.SecretOptions, with ReadSecretFile: private keys, certificates).
+// Load then ResolveSecrets is what a reload does too, so a replaced key or
+// certificate file takes effect on reload. It returns every problem at
+// once; errors name the source, never the value.
 func (c *Config) ResolveSecrets() error {
 	var errs []error
 	for i := range c.Credentials {
@@ -30,6 +33,11 @@ func (c *Config) ResolveSecrets() error {
 			continue
 		}
 		cr.Secret = v
+		if cr.CAFile != "" {
+			if cr.RootCAs, err = readCAFile(cr.CAFile); err != nil {
+				errs = append(errs, fmt.Errorf("credential %q: ca_file: %w", cr.Name, err))
+			}
+		}
 		for _, o := range []grants.Options{cr.GrantOptions, cr.AuthOptions} {
 			if so, ok := o.(grants.SecretOptions); ok {
 				if err := so.ResolveSecrets(ReadSecretFile); err != nil {
@@ -39,6 +47,19 @@ func (c *Config) ResolveSecrets() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// readCAFile reads a PEM bundle of CA certificates.
+func readCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	pool, err := grants.ParseCAFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return pool, nil
 }
 
 // resolveSecret reads a secret given inline, from a file or from an
@@ -75,13 +96,17 @@ func ReadSecretFile(path string) (secret.Secret, error) {
 }
 
 // inlineSecretWarnings warns when the config file holds a secret inline and
-// is readable by group or others.
+// is readable by group or others, and when a key or token file of a
+// credential's options is (secretFileWarnings).
 func inlineSecretWarnings(c *Config, path string) []string {
 	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
-		return nil
-	}
 	var out []string
+	for i := range c.Credentials {
+		out = append(out, secretFileWarnings(&c.Credentials[i])...)
+	}
+	if err != nil || fi.Mode().Perm()&0o077 == 0 {
+		return out
+	}
 	for _, cr := range c.Credentials {
 		if cr.ClientSecret != "" {
 			out = append(out, fmt.Sprintf("credential %q: client_secret is inline in %s, which is readable by group/other (mode %#o); use client_secret_file or client_secret_env, or chmod 600 the config",
@@ -90,6 +115,25 @@ func inlineSecretWarnings(c *Config, path string) []string {
 		if cr.APIKey != "" {
 			out = append(out, fmt.Sprintf("credential %q: api_key is inline in %s, which is readable by group/other (mode %#o); use api_key_file or api_key_env, or chmod 600 the config",
 				cr.Name, path, fi.Mode().Perm()))
+		}
+	}
+	return out
+}
+
+// secretFileWarnings warns about each file of cr's grant and auth options
+// that holds a secret (grants.SecretFiler: signing keys, service-account
+// keys, token files) and is readable by group or others.
+func secretFileWarnings(cr *Credential) []string {
+	var out []string
+	for _, o := range []grants.Options{cr.GrantOptions, cr.AuthOptions} {
+		sf, ok := o.(grants.SecretFiler)
+		if !ok {
+			continue
+		}
+		for _, p := range sf.SecretFiles() {
+			if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				out = append(out, fmt.Sprintf("credential %q: %s is readable by group/other (mode %#o); chmod 600 it", cr.Name, p, fi.Mode().Perm()))
+			}
 		}
 	}
 	return out

@@ -50,7 +50,7 @@ func TestUnknownSinkTypeIsOneError(t *testing.T) {
 		}
 	}
 	if got := problems(t, sinkBase+"  [[credential.sink]]\n  path = \"/run/x\"\n"); len(got) != 1 ||
-		!strings.Contains(got[0], "sink[0].type: is required (file, envfile or vault)") {
+		!strings.Contains(got[0], "sink[0].type: is required (file, envfile, template or vault)") {
 		t.Fatalf("missing type: %q", got)
 	}
 }
@@ -81,8 +81,8 @@ func TestSinkKeysAreCheckedPerTable(t *testing.T) {
 `), "\n")
 	for _, want := range []string{
 		`credential "a".sink[1].var: is only used by envfile sinks`,
-		`credential "a".sink[2].mode: is only used by file and envfile sinks`,
-		`credential "a".sink[2].on_change: is only supported on file and envfile sinks`,
+		`credential "a".sink[2].mode: is only used by file, envfile and template sinks`,
+		`credential "a".sink[2].on_change: is only supported on file, envfile and template sinks`,
 		"credential.sink.colour: unknown key (line 28)",
 	} {
 		if !strings.Contains(got, want) {

@@ -108,7 +108,7 @@ listen = "unix:/run/tokend/tokend.sock"
 
 func TestHookOnlyOnFileSinks(t *testing.T) {
 	errs := Sink{Type: "vault", OnChange: []string{"true"}}.validateHook("k")
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "only supported on file and envfile sinks") {
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "only supported on file, envfile and template sinks") {
 		t.Fatalf("%v", errs)
 	}
 }

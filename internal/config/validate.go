@@ -45,8 +45,9 @@ func (c *Config) validate() []error {
 	}
 	errs = append(errs, c.Status.validate()...)
 	names := map[string]bool{}
-	sinks := newSinkChecker()  // sinks.go
-	opts := newOptionChecker() // kindopts.go
+	sinks := newSinkChecker()            // sinks.go
+	opts := newOptionChecker()           // kindopts.go
+	proxies := newProxyChecker(c.Status) // proxy.go
 	for i := range c.Credentials {
 		cr := &c.Credentials[i]
 		key := fmt.Sprintf("credential[%d]", i)
@@ -65,7 +66,9 @@ func (c *Config) validate() []error {
 		errs = append(errs, cr.validate(key)...)
 		errs = append(errs, opts.check(key, cr)...)
 		errs = append(errs, sinks.check(key, cr)...)
+		errs = append(errs, proxies.check(key, cr)...)
 	}
+	errs = append(errs, c.validateDependencies()...) // dependencies.go
 	return errs
 }
 
@@ -78,7 +81,7 @@ func (cr *Credential) validate(key string) []error {
 		bad("provider", "unknown provider %q (supported: %s)", cr.Provider, strings.Join(grants.PresetNames(), ", "))
 	}
 	errs = append(errs, cr.validateKinds(key)...)
-	if cr.TokenURL == "" && cr.Issuer == "" {
+	if cr.TokenURL == "" && cr.Issuer == "" && cr.derivedTokenURL() == "" {
 		bad("token_url", "is required (or issuer, to discover it)")
 	} else if err := grants.Validate(cr.checkableGrantsConfig()); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", key, err))
@@ -100,8 +103,8 @@ func (cr *Credential) validate(key string) []error {
 			bad("headers", "invalid header name %q", h)
 		}
 	}
-	if len(cr.Sinks) == 0 {
-		bad("sink", "at least one [[credential.sink]] is required")
+	if len(cr.Sinks) == 0 && len(cr.Proxies) == 0 {
+		bad("sink", "at least one [[credential.sink]] is required (or a [[credential.proxy]])")
 	}
 	return errs
 }
@@ -125,5 +128,7 @@ func (cr *Credential) GrantsConfig() grants.Config {
 		GrantOptions:      cr.GrantOptions,
 		AuthOptions:       cr.AuthOptions,
 		IntrospectionURL:  cr.IntrospectionURL,
+		RootCAs:           cr.RootCAs,
+		ExtraFields:       cr.ExtraFields,
 	}
 }

@@ -24,6 +24,7 @@ const (
 	MaxClaimTTL            = 10 * time.Minute
 	DefaultAppRoleMount    = "approle"
 	DefaultKubernetesMount = "kubernetes"
+	DefaultJWTMount        = "jwt"
 	DefaultKubernetesJWT   = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 )
 
@@ -40,7 +41,7 @@ type Vault struct {
 	CACert        string `toml:"ca_cert"`
 	TLSSkipVerify bool   `toml:"tls_skip_verify"`
 	Namespace     string `toml:"namespace"` // Vault Enterprise namespace
-	Auth          string `toml:"auth"`      // token (default) | approle | kubernetes
+	Auth          string `toml:"auth"`      // token (default) | approle | kubernetes | jwt
 
 	// auth = "token": token_file, else VAULT_TOKEN, else ~/.vault-token.
 	TokenFile string `toml:"token_file"`
@@ -53,11 +54,13 @@ type Vault struct {
 	// that unwraps to the secret ID.
 	SecretIDWrapped bool `toml:"secret_id_wrapped"`
 
-	// auth = "kubernetes": role and the service-account JWT file.
+	// auth = "kubernetes" or "jwt": role and the JWT file (for both the
+	// service-account token by default; a projected token is re-read at
+	// every login, so its rotation is followed).
 	Role    string `toml:"role"`
 	JWTPath string `toml:"jwt_path"`
 
-	// Mount is the auth method's mount (default "approle" / "kubernetes").
+	// Mount is the auth method's mount (default "approle" / "kubernetes" / "jwt").
 	Mount string `toml:"mount"`
 }
 
@@ -73,9 +76,12 @@ func (v *Vault) applyDefaults() {
 		if v.Mount == "" {
 			v.Mount = DefaultAppRoleMount
 		}
-	case "kubernetes":
+	case "kubernetes", "jwt":
 		if v.Mount == "" {
 			v.Mount = DefaultKubernetesMount
+			if v.Auth == "jwt" {
+				v.Mount = DefaultJWTMount
+			}
 		}
 		if v.JWTPath == "" {
 			v.JWTPath = DefaultKubernetesJWT
@@ -158,25 +164,25 @@ func (c *Config) validateVault() []error {
 	switch v.Auth {
 	case "token":
 		only("role_id", v.RoleID+v.RoleIDFile+v.SecretIDFile, "approle")
-		only("role", v.Role+v.JWTPath, "kubernetes")
-		only("mount", v.Mount, "approle or kubernetes")
+		only("role", v.Role+v.JWTPath, "kubernetes or jwt")
+		only("mount", v.Mount, "approle, kubernetes or jwt")
 	case "approle":
 		only("token_file", v.TokenFile, "token")
-		only("role", v.Role+v.JWTPath, "kubernetes")
+		only("role", v.Role+v.JWTPath, "kubernetes or jwt")
 		if (v.RoleID == "") == (v.RoleIDFile == "") {
 			bad("vault.role_id", "set exactly one of role_id and role_id_file")
 		}
 		if v.SecretIDFile == "" {
 			bad("vault.secret_id_file", "is required with auth = \"approle\"")
 		}
-	case "kubernetes":
+	case "kubernetes", "jwt":
 		only("token_file", v.TokenFile, "token")
 		only("role_id", v.RoleID+v.RoleIDFile+v.SecretIDFile, "approle")
 		if v.Role == "" {
-			bad("vault.role", "is required with auth = \"kubernetes\"")
+			bad("vault.role", "is required with auth = %q", v.Auth)
 		}
 	default:
-		bad("vault.auth", "unknown auth method %q (token, approle or kubernetes)", v.Auth)
+		bad("vault.auth", "unknown auth method %q (token, approle, kubernetes or jwt)", v.Auth)
 	}
 	if v.TLSSkipVerify {
 		c.Warnings = append(c.Warnings, "vault.tls_skip_verify = true: the Vault server's certificate is not verified (use only in tests)")

@@ -138,3 +138,26 @@ tls_skip_verify = true
 		t.Fatalf("warnings: %v", cfg.Warnings)
 	}
 }
+
+func TestVaultJWTAuthConfig(t *testing.T) {
+	sink := vaultBase + `
+  [[credential.sink]]
+  type = "file"
+  path = "/run/x"
+`
+	cfg, err := Decode([]byte("[vault]\nauth = \"jwt\"\nrole = \"tokend\"\njwt_path = \"/var/run/secrets/tokens/vault\"\n" + sink))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cfg.Vault; v.Mount != "jwt" || v.JWTPath != "/var/run/secrets/tokens/vault" {
+		t.Fatalf("jwt defaults: mount %q jwt_path %q", v.Mount, v.JWTPath)
+	}
+	cfg, err = Decode([]byte("[vault]\nauth = \"jwt\"\nrole = \"tokend\"\nmount = \"jwt-k8s\"\n" + sink))
+	if err != nil || cfg.Vault.Mount != "jwt-k8s" || cfg.Vault.JWTPath != DefaultKubernetesJWT {
+		t.Fatalf("jwt with mount: %v %+v", err, cfg.Vault)
+	}
+	_, err = Decode([]byte("[vault]\nauth = \"jwt\"\nsecret_id_file = \"/s\"\n" + sink))
+	if err == nil || !strings.Contains(err.Error(), `vault.role: is required with auth = "jwt"`) || !strings.Contains(err.Error(), "vault.role_id: is only used with auth = \"approle\"") {
+		t.Fatalf("jwt without role: %v", err)
+	}
+}

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/discovery"
 	"github.com/tokend/tokend/internal/grants"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/secret"
@@ -29,19 +31,25 @@ type Daemon struct {
 	vault *vaultclient.Client // nil without [vault]
 	share *sinkShare          // what sinks share for the daemon's life (sinkshare.go); used under ops.reloadMu
 	sched *scheduler.Scheduler
-	ops   ops // metrics, systemd, status server, reload (ops.go)
+	ops   ops      // metrics, systemd, status server, reload (ops.go)
+	proxy *proxies // auth-injecting proxies (proxies.go)
 }
 
 // New opens the state store (locking it against a second daemon), checks every
-// sink's directory so a bad path fails now rather than at 3 a.m., and builds
-// the scheduler. Errors name the credential and sink concerned.
+// sink's directory so a bad path fails now rather than at 3 a.m., builds
+// the scheduler and opens the proxies' listeners. Errors name the credential and sink concerned.
 func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, error) {
 	d := &Daemon{log: log, share: newSinkShare()}
 	d.setConfig(cfg)
 	d.prepareOps(&opts)
+	d.proxy = newProxies(log.Named("proxy"), d, d.ops.metrics.NewProxy())
+	opts.Observer = proxyObserver{Observer: opts.Observer, ps: d.proxy}
 	var err error
 	if d.vault, err = openVault(cfg, log); err != nil {
 		return nil, err
+	}
+	if cfg.DiscoveryDeferred {
+		return d.newDiscovering(cfg, opts)
 	}
 	creds, err := buildCredentials(cfg, d.hooks())
 	if err != nil {
@@ -52,6 +60,37 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	if err != nil {
 		return nil, fmt.Errorf("opening state store: %w", err)
 	}
+	return d.start(cfg, store, creds, opts)
+}
+
+// newDiscovering is New for a config whose issuer discovery was deferred
+// (LoadOptions.DeferDiscovery): the store opens first, so that discovery
+// can fall back to the metadata kept there (discover.go).
+func (d *Daemon) newDiscovering(cfg *config.Config, opts scheduler.Options) (*Daemon, error) {
+	store, err := openStore(cfg, d.vault)
+	if err != nil {
+		return nil, fmt.Errorf("opening state store: %w", err)
+	}
+	meta, _ := store.(discovery.Store) // both backends keep metadata; a test backend may not
+	hw := d.hooks()
+	hw.meta, hw.discLog = meta, d.log.Named("discovery")
+	if hw.pending, err = discoverDeferred(context.Background(), cfg, meta, hw.discLog, time.Now); err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	creds, err := buildCredentials(cfg, hw)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	d.share.apply()
+	return d.start(cfg, store, creds, opts)
+}
+
+// start builds the scheduler over the open store and starts the ops; it
+// closes the store when it fails.
+func (d *Daemon) start(cfg *config.Config, store backend, creds []scheduler.Credential, opts scheduler.Options) (*Daemon, error) {
+	log := d.log
 	opts.Store = store
 	opts.Logger = log.Named("scheduler")
 	if opts.MaxConcurrent == 0 {
@@ -73,8 +112,15 @@ func New(cfg *config.Config, log *zap.Logger, opts scheduler.Options) (*Daemon, 
 	}
 	log.Info("state store open", zap.String("path", store.Path()), zap.Int("credentials", len(creds)))
 	d.store, d.sched = store, sched
+	pl, err := d.proxy.plan(cfg)
+	if err != nil {
+		_ = store.Close()
+		return nil, err
+	}
+	d.proxy.commit(pl)
 	d.backupStore("start-up") // the file opened cleanly: keep a copy to go back to
 	if err := d.startOps(); err != nil {
+		d.proxy.closeAll()
 		_ = store.Close()
 		return nil, err
 	}
@@ -96,7 +142,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	stopOps := d.runOps(ctx)
 	waitVault := d.runVault(ctx)
 	waitBackups := d.runBackups(ctx)
+	stopProxies := d.proxy.run(ctx)
 	err := d.sched.Run(ctx)
+	stopProxies()
 	waitVault()
 	waitBackups()
 	err = errors.Join(err, stopOps())
@@ -124,6 +172,7 @@ func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential
 	var errs []error
 	shared := newBuildCache(cfg, hw.share)
 	shared.env.Vault = hw.vault
+	prepareSinks(cfg, shared.env)
 	var out []scheduler.Credential
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
@@ -143,18 +192,27 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 	if gc.HTTPClient == nil {
 		gc.HTTPClient = shared.http // one connection pool for all credentials
 	}
-	src, err := grants.New(gc)
-	if err != nil {
-		return scheduler.Credential{}, err
+	gc.CredentialToken = hw.tokens // token_exchange's subject_credential (subjects.go)
+	var source scheduler.TokenSource
+	if hw.pending[cr.Name] { // its issuer was down at start-up and nothing is stored (discover.go)
+		source = &discoveringSource{cr: *cr, http: gc.HTTPClient, tokens: gc.CredentialToken, store: hw.meta,
+			log: hw.discLog.With(zap.String("credential", cr.Name)), now: time.Now}
+	} else {
+		src, err := grants.New(gc)
+		if err != nil {
+			return scheduler.Credential{}, err
+		}
+		source = tokenSource(src)
 	}
 	c := scheduler.Credential{
 		Name:          cr.Name,
 		Grant:         grants.Grant(cr.Grant),
-		Source:        tokenSource(src),
+		Source:        source,
 		RefreshBefore: cr.RefreshBefore.Duration,
 		Provider:      cr.ProviderKey(), // token_url is final here (presets, discovery)
 	}
 	if cr.Schedule != "" {
+		var err error
 		if c.Schedule, err = config.ParseSchedule(cr.Schedule); err != nil {
 			return c, fmt.Errorf("schedule: %w", err)
 		}
@@ -185,6 +243,25 @@ func providerLimits(sc config.Scheduler) func(string) scheduler.ProviderLimit {
 	return func(key string) scheduler.ProviderLimit {
 		m, r, b := sc.LimitFor(key)
 		return scheduler.ProviderLimit{MaxConcurrent: m, Rate: r, Burst: b}
+	}
+}
+
+// prepareSinks gives each sink kind with a Prepare the options of all its
+// sinks in cfg, before any is built. Its error is not reported: each sink's
+// Build checks again what a failed Prepare could not, and names the sink.
+func prepareSinks(cfg *config.Config, env kinds.Env) {
+	byKind := map[string][]kinds.Options{}
+	for i := range cfg.Credentials {
+		for _, sc := range cfg.Credentials[i].Sinks {
+			if sc.Options != nil {
+				byKind[sc.Type] = append(byKind[sc.Type], sc.Options)
+			}
+		}
+	}
+	for _, k := range kinds.All() {
+		if k.Prepare != nil && len(byKind[k.Name]) > 0 {
+			_ = k.Prepare(byKind[k.Name], env)
+		}
 	}
 }
 

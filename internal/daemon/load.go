@@ -54,6 +54,13 @@ type LoadOptions struct {
 	SecretsUnreadable func(error)
 	// Offline skips issuer discovery (tokend validate needs no network).
 	Offline bool
+	// DeferDiscovery leaves issuer discovery to New (tokend run): the
+	// config comes back with DiscoveryDeferred set, and New discovers after
+	// opening the state store, so that an unreachable issuer falls back to
+	// the metadata stored at the last success, and a credential with
+	// neither waits in backoff alone instead of stopping start-up
+	// (issue 12 item 6).
+	DeferDiscovery bool
 }
 
 // LoadConfig is the one path from a config file to a config ready to use,
@@ -89,6 +96,10 @@ func LoadConfig(ctx context.Context, path string, opts LoadOptions) (*config.Con
 		opts.SecretsUnreadable(err)
 	}
 	if opts.Offline {
+		return cfg, nil
+	}
+	if opts.DeferDiscovery {
+		cfg.DiscoveryDeferred = true
 		return cfg, nil
 	}
 	dctx, cancel := context.WithTimeout(ctx, discoveryTimeout)

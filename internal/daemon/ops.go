@@ -11,9 +11,12 @@ import (
 
 	"github.com/tokend/tokend/internal/atomicfile"
 	"github.com/tokend/tokend/internal/config"
+	"github.com/tokend/tokend/internal/discovery"
 	"github.com/tokend/tokend/internal/metrics"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/sdnotify"
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/sinks/hook"
 	"github.com/tokend/tokend/internal/sinks/kinds"
 	"github.com/tokend/tokend/internal/state"
@@ -38,6 +41,15 @@ type hookWiring struct {
 	obs   hook.Observer
 	vault *vaultclient.Client // vault sinks (vault.go); nil without [vault]
 	share *sinkShare          // the daemon's, across reloads; nil: a fresh one per build (CLI validation)
+	// tokens looks up another credential's current access token for
+	// token_exchange's subject_credential (subjects.go); nil outside a daemon.
+	tokens func(ctx context.Context, name string) (secret.Secret, error)
+	// Deferred discovery (discover.go): the credentials whose issuer was
+	// unavailable with no metadata stored, the store that keeps metadata
+	// (nil: none) and the logger for both.
+	pending map[string]bool
+	meta    discovery.Store
+	discLog *zap.Logger
 }
 
 // prepareOps sets up metrics and systemd notifications and plugs them into
@@ -69,7 +81,7 @@ func (d *Daemon) prepareOps(opts *scheduler.Options) {
 }
 
 func (d *Daemon) hooks() hookWiring {
-	return hookWiring{log: d.log.Named("hook"), obs: d.ops.metrics, vault: d.vault, share: d.share}
+	return hookWiring{log: d.log.Named("hook"), obs: d.ops.metrics, vault: d.vault, share: d.share, tokens: d.currentToken}
 }
 
 // startOps runs once the store is open: it creates the admin token and
@@ -180,3 +192,7 @@ func wrapHook(sk scheduler.Sink, sc config.Sink, hw hookWiring) (scheduler.Sink,
 	path, _ := sc.Target()
 	return hook.New(sk, hook.Options{Path: path, Argv: sc.OnChange, Timeout: sc.HookTimeout.Duration, Log: hw.log, Observer: hw.obs})
 }
+
+// Token returns the named credential's current access token
+// (status.TokenBackend; scheduler.Scheduler.Token).
+func (d *Daemon) Token(name string) (sinks.Token, state.Status, error) { return d.sched.Token(name) }

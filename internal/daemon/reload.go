@@ -40,10 +40,15 @@ func (d *Daemon) reload(ctx context.Context) error {
 	log := d.log.With(zap.String("config", old.Path))
 	log.Info("reloading config")
 	cfg, creds, err := d.prepareReload(ctx, log, old)
+	var pl *proxyPlan
+	if err == nil {
+		pl, err = d.proxy.plan(cfg) // new listeners open now: a taken port rejects the reload
+	}
 	if err == nil {
 		err = d.sched.Update(ctx, creds)
 	}
 	if err != nil {
+		pl.abandon()
 		d.share.abandon()
 		for _, line := range strings.Split(err.Error(), "\n") {
 			if line = strings.TrimSpace(line); line != "" {
@@ -53,6 +58,7 @@ func (d *Daemon) reload(ctx context.Context) error {
 		return fmt.Errorf("config %s rejected; still running the previous config:\n%w", old.Path, err)
 	}
 	d.share.apply()
+	d.proxy.commit(pl)
 	added, removed := diffNames(d.credentialNames(), cfg)
 	d.setConfig(cfg)
 	log.Info("config reloaded", zap.Int("credentials", len(cfg.Credentials)),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,9 +19,10 @@ import (
 // sinkSamples is a minimal [[credential.sink]] body of each sink kind
 // (%s: a directory for files). A kind added to the table needs one here.
 var sinkSamples = map[string]string{
-	"file":    "path = %q",
-	"envfile": "path = %q\n  var = \"APP_TOKEN\"",
-	"vault":   "path = \"tokend/app\"",
+	"file":     "path = %q",
+	"envfile":  "path = %q\n  var = \"APP_TOKEN\"",
+	"vault":    "path = \"tokend/app\"",
+	"template": "path = %q\n  template = \"machine api.example.com login oauth password {{ .AccessToken }}\\n\"",
 }
 
 // TestEverySinkKindValidatesAndBuilds: every kind in the sink table is
@@ -73,5 +75,33 @@ client_secret = "s"
 				t.Fatalf("writing through the %s sink: %v", k.Name, err)
 			}
 		})
+	}
+}
+
+// TestVaultSinksStartInAFewRequests: the daemon's build asks the Vault sink
+// kind to prepare (internal/sinks/vault Prepare) before building, so N
+// Vault sinks start with one request per mount and one capabilities
+// request, not two requests each in series.
+func TestVaultSinksStartInAFewRequests(t *testing.T) {
+	srv := vaulttest.Start(t)
+	addr, cnt := srv.CountingProxy()
+	vc := srv.TokendClientAt(addr, srv.RootToken)
+	const n = 300
+	var doc strings.Builder
+	for i := range n {
+		fmt.Fprintf(&doc, "[[credential]]\nname = \"c%d\"\ntoken_url = \"http://127.0.0.1:1/token\"\nclient_id = \"c\"\nclient_secret = \"s\"\n"+
+			"  [[credential.sink]]\n  type = \"vault\"\n  path = \"tokend/c%d\"\n", i, i)
+	}
+	cfg, err := config.Decode([]byte("[vault]\naddress = \"" + addr + "\"\n" + doc.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cnt.Take()
+	creds, err := buildCredentials(cfg, hookWiring{vault: vc})
+	if err != nil || len(creds) != n {
+		t.Fatalf("building %d credentials: %v", len(creds), err)
+	}
+	if got := cnt.Take(); len(got) != 2 {
+		t.Fatalf("%d Vault requests to start %d sinks, want 2 (mount + capabilities): %v", len(got), n, got)
 	}
 }

@@ -10,6 +10,7 @@ package discovery
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,12 @@ const defaultTimeout = 15 * time.Second
 // ErrIssuerMismatch is wrapped when a document names another issuer.
 var ErrIssuerMismatch = errors.New("metadata issuer does not match the configured issuer")
 
+// ErrUnavailable is wrapped when the issuer could not answer: no
+// connection, a timeout, HTTP 408, 429 or 5xx, or a body cut short. Other
+// failures are answers (no document, another issuer, not JSON): the
+// configuration is wrong, not the network.
+var ErrUnavailable = errors.New("issuer unavailable")
+
 // Metadata is the part of an authorization server's metadata (RFC 8414 §2)
 // tokend uses.
 type Metadata struct {
@@ -40,6 +47,8 @@ type Metadata struct {
 	TokenEndpoint         string   `json:"token_endpoint"`
 	IntrospectionEndpoint string   `json:"introspection_endpoint"`
 	CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
+	// DeviceAuthorizationEndpoint is RFC 8628 §4's metadata.
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint"`
 	// URL is the document the metadata came from.
 	URL string `json:"-"`
 }
@@ -101,18 +110,20 @@ func fetchOne(ctx context.Context, hc *http.Client, u string) (Metadata, bool, e
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return Metadata{}, false, fmt.Errorf("fetching metadata: %w", err)
+		return Metadata{}, false, fmt.Errorf("fetching metadata: %w: %w", ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
+	switch c := resp.StatusCode; {
+	case c == http.StatusNotFound || c == http.StatusGone:
 		return Metadata{}, false, nil
-	case resp.StatusCode != http.StatusOK:
-		return Metadata{}, false, fmt.Errorf("fetching metadata %s: HTTP %d", u, resp.StatusCode)
+	case c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500:
+		return Metadata{}, false, fmt.Errorf("fetching metadata %s: HTTP %d: %w", u, c, ErrUnavailable)
+	case c != http.StatusOK:
+		return Metadata{}, false, fmt.Errorf("fetching metadata %s: HTTP %d", u, c)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocument+1))
 	if err != nil {
-		return Metadata{}, false, fmt.Errorf("reading metadata %s: %w", u, err)
+		return Metadata{}, false, fmt.Errorf("reading metadata %s: %w: %w", u, ErrUnavailable, err)
 	}
 	if len(body) > maxDocument {
 		return Metadata{}, false, fmt.Errorf("metadata %s is larger than 1 MiB", u)
@@ -139,8 +150,9 @@ func Apply(ctx context.Context, cfg *config.Config, hc *http.Client) error {
 }
 
 // ApplyCredential fetches cr's issuer metadata (if cr sets issuer) and fills
-// token_url, authorize_url and introspection_url where cr does not set them,
-// then checks the result as `tokend validate` checks a token_url.
+// token_url, authorize_url, introspection_url and device_authorization_url
+// where cr does not set them, then checks the result as `tokend validate`
+// checks a token_url.
 func ApplyCredential(ctx context.Context, cr *config.Credential, hc *http.Client) error {
 	return applyCached(ctx, cr, hc, map[string]Metadata{})
 }
@@ -152,11 +164,16 @@ func applyCached(ctx context.Context, cr *config.Credential, hc *http.Client, ca
 	md, ok := cache[cr.Issuer]
 	if !ok {
 		var err error
-		if md, err = Fetch(ctx, hc, cr.Issuer); err != nil {
+		if md, err = Fetch(ctx, trusting(hc, cr), cr.Issuer); err != nil {
 			return fmt.Errorf("credential %q: discovery: %w", cr.Name, err)
 		}
 		cache[cr.Issuer] = md
 	}
+	return check(cr, md)
+}
+
+// check fills cr from md and checks the result.
+func check(cr *config.Credential, md Metadata) error {
 	fill(cr, md)
 	var errs []error
 	if err := grants.Validate(cr.GrantsConfig()); err != nil {
@@ -165,10 +182,25 @@ func applyCached(ctx context.Context, cr *config.Credential, hc *http.Client, ca
 	if cr.AuthorizeURL != "" {
 		errs = append(errs, grants.CheckEndpointURL("authorize_url", cr.AuthorizeURL, cr.AllowInsecureHTTP))
 	}
+	if cr.DeviceAuthorizationURL != "" {
+		errs = append(errs, grants.CheckEndpointURL("device_authorization_url", cr.DeviceAuthorizationURL, cr.AllowInsecureHTTP))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("credential %q: endpoints discovered at %s: %w", cr.Name, md.URL, err)
 	}
 	return nil
+}
+
+// trusting is hc, or, when hc is nil and the credential has a ca_file, a
+// client that trusts those CAs for its issuer (an internal Keycloak or
+// Okta behind a private CA), proxies still from the environment.
+func trusting(hc *http.Client, cr *config.Credential) *http.Client {
+	if hc != nil || cr.RootCAs == nil {
+		return hc
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: cr.RootCAs, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: defaultTimeout, Transport: tr}
 }
 
 // fill copies discovered endpoints into the keys the credential left empty.
@@ -181,5 +213,8 @@ func fill(cr *config.Credential, md Metadata) {
 	}
 	if cr.IntrospectionURL == "" {
 		cr.IntrospectionURL = md.IntrospectionEndpoint
+	}
+	if cr.DeviceAuthorizationURL == "" {
+		cr.DeviceAuthorizationURL = md.DeviceAuthorizationEndpoint
 	}
 }

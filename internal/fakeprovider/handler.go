@@ -80,6 +80,7 @@ func (p *Provider) routes() *http.ServeMux {
 	mux.HandleFunc(p.paths.Token, p.serveToken)
 	mux.HandleFunc(p.paths.Authorize, p.serveAuthorize)
 	mux.HandleFunc(p.paths.Introspect, p.serveIntrospect)
+	mux.HandleFunc(p.paths.Device, p.serveDevice)
 	return mux
 }
 
@@ -181,6 +182,8 @@ func (p *Provider) grantLocked(authz string, params map[string]string) (*tokenRe
 		return p.clientCredentialsLocked(clientID, params)
 	case "authorization_code":
 		return p.exchangeCodeLocked(clientID, params)
+	case deviceGrantType:
+		return p.deviceTokenLocked(clientID, params)
 	default:
 		return nil, &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: "grant type not supported"}
 	}

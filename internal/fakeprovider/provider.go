@@ -77,6 +77,9 @@ type Options struct {
 // Paths are the request paths of the provider's endpoints.
 type Paths struct {
 	Token, Authorize, Introspect string
+	// Device is the RFC 8628 device authorization endpoint (device.go);
+	// empty keeps /device_authorization.
+	Device string
 }
 
 // Stats counts what the provider has seen. It is persisted with the state.
@@ -115,12 +118,14 @@ type Provider struct {
 	// swept is how many access tokens were left by the last sweep of
 	// expired ones; the next sweep waits until the map has doubled, so
 	// issuing stays amortized O(1) however many tokens are live (tokend-bench).
-	swept    int
-	failures []Failure
-	err      error // result of the most recent save
-	srv      *http.Server
-	served   chan struct{} // closed when srv.Serve returns
-	closed   bool
+	swept       int
+	failures    []Failure
+	devices     *devices // RFC 8628 device grants in flight (device.go); not persisted
+	deviceStats DeviceStats
+	err         error // result of the most recent save
+	srv         *http.Server
+	served      chan struct{} // closed when srv.Serve returns
+	closed      bool
 }
 
 // New returns a provider, loading Options.StateFile when it is set. With a
@@ -151,6 +156,8 @@ func New(opts Options) (*Provider, error) {
 	p.paths.Token = cmp.Or(p.paths.Token, "/token")
 	p.paths.Authorize = cmp.Or(p.paths.Authorize, "/authorize")
 	p.paths.Introspect = cmp.Or(p.paths.Introspect, "/introspect")
+	p.paths.Device = cmp.Or(p.paths.Device, "/device_authorization")
+	p.devices = newDevices()
 	st, err := loadState(p.path)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package faulttest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,6 +107,34 @@ func TestNoSecretInLogsStatusOrMetrics(t *testing.T) {
 				Sinks: []testkit.Sink{{Type: "file", Path: filepath.Join(out, "bad.token")}}},
 		},
 	}.TOML()
+	// app also has template sinks (one whose render fails at generation 2
+	// with an error that would quote the token) and an auth-injecting proxy
+	// to an API that rejects the first request.
+	var apiCalls atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if apiCalls.Add(1) == 1 {
+			http.Error(w, "expired", http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer api.Close()
+	cfgText = strings.Replace(cfgText, "[[credential]]\nname = \"svc\"", fmt.Sprintf(`  [[credential.sink]]
+  type = "template"
+  path = %q
+  template = "machine api.example.com login oauth password {{ .AccessToken }}\n"
+
+  [[credential.sink]]
+  type = "template"
+  path = %q
+  template = '{{ if eq .Generation 2 }}{{ env (printf "-%%s" .AccessToken) "x" }}{{ end }}'
+
+  [[credential.proxy]]
+  listen = "127.0.0.1:0"
+  upstream = %q
+
+[[credential]]
+name = "svc"`, filepath.Join(out, "app.netrc"), filepath.Join(out, "app.broken"), api.URL), 1)
 	cfgFn := filepath.Join(dir, "tokend.toml")
 	if err := os.WriteFile(cfgFn, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
@@ -156,6 +186,22 @@ func TestNoSecretInLogsStatusOrMetrics(t *testing.T) {
 	errs = append(errs, c.Import(ctx, "app", status.ImportRequest{RefreshToken: secret.New(importRT)}))
 	testkit.WaitUntil(t, "app to refresh after the import", 15*time.Second, func() bool { st, _ := c.Credential(ctx, "app"); return st.Generation >= 4 && st.Status == "ok" })
 	errs = append(errs, c.Reload(ctx), c.Refresh(ctx, "nope"))
+	// The proxy: a 401, a refresh, the retry; the token endpoint, for a
+	// credential with a token and one without.
+	resp, err := http.Get("http://" + d.ProxyAddrs()["127.0.0.1:0"] + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "ok" || apiCalls.Load() != 2 {
+		t.Fatalf("through the proxy: HTTP %d %q after %d API calls", resp.StatusCode, b, apiCalls.Load())
+	}
+	if tok, err := c.Token(ctx, "app"); err != nil || tok.AccessToken.IsZero() {
+		t.Fatalf("token of app: %v", err)
+	}
+	_, err = c.Token(ctx, "bad")
+	errs = append(errs, err)
 	wrong := filepath.Join(dir, "wrong.token")
 	if err := os.WriteFile(wrong, []byte(strings.Repeat("cd", 32)), 0o600); err != nil {
 		t.Fatal(err)
@@ -200,7 +246,8 @@ func TestNoSecretInLogsStatusOrMetrics(t *testing.T) {
 		}
 	}
 	// The scan covers the failure logs (which carry provider answers) and metrics.
-	for _, want := range []string{`"credential":"bad"`, `"error_class":"permanent"`, `"error_class":"transient"`, "tokend_refresh_attempts_total", `"name":"svc"`} {
+	for _, want := range []string{`"credential":"bad"`, `"error_class":"permanent"`, `"error_class":"transient"`, "tokend_refresh_attempts_total", `"name":"svc"`,
+		"upstream rejected the token (401); refreshing", `error calling env: invalid variable name \"-[redacted]\"`, "tokend_proxy_retries_total"} {
 		if !strings.Contains(all, want) {
 			t.Fatalf("the scanned output lacks %s: the code paths did not run", want)
 		}

@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -25,6 +26,18 @@ const (
 	// exactly as given (Basiq: the API key already is the base64 value). No
 	// client_id is sent.
 	AuthBasicRaw AuthStyle = "basic_raw"
+	// AuthPrivateKeyJWT is private_key_jwt (RFC 7523 §2.2, OpenID Connect
+	// Core §9): a fresh assertion signed with the client's private key.
+	AuthPrivateKeyJWT AuthStyle = "private_key_jwt"
+	// AuthClientSecretJWT is client_secret_jwt: the assertion signed with
+	// HS256 and the client secret.
+	AuthClientSecretJWT AuthStyle = "client_secret_jwt"
+	// AuthClientAssertion sends an assertion minted elsewhere, read from
+	// client_assertion_file on every request (workload identity federation).
+	AuthClientAssertion AuthStyle = "client_assertion"
+	// AuthTLSClient is tls_client_auth (RFC 8705 §2.1): a client
+	// certificate in the TLS handshake, client_id in the body.
+	AuthTLSClient AuthStyle = "tls_client_auth"
 )
 
 // DefaultAuthStyle is the auth style of a Config (and a credential) that
@@ -44,12 +57,10 @@ const (
 // AuthMethod is one client authentication method (RFC 6749 §2.3, OpenID
 // Connect Core §9): what it needs from the config, what it sends and how.
 // The token request and the introspection request both go through Apply. A
-// new method (private_key_jwt, client_secret_jwt, client_assertion) is one
-// file with its Apply (and its Options, if it has keys of its own) plus one
-// entry in authMethods. A method that
-// authenticates at the TLS layer (tls_client_auth, RFC 8705 §2) will need a
-// field that configures the HTTP client's certificate when New builds the
-// Client; its Apply then only sends client_id.
+// new method is one file with its Apply (and its Options, if it has keys of
+// its own) plus one entry in authMethods. A method that authenticates at the
+// TLS layer (tls_client_auth, RFC 8705 §2) sets ClientCertificate, which New
+// installs in the Client's HTTP client; its Apply then only sends client_id.
 type AuthMethod struct {
 	Name AuthStyle
 	// NeedsClientID says config validation requires client_id.
@@ -69,9 +80,18 @@ type AuthMethod struct {
 	// BodyParams are the body parameters Apply sets: a configured param of
 	// the same name is rejected (the protocol-owned ones are rejected anyway).
 	BodyParams []string
+	// SecretParams are the BodyParams whose values are secrets
+	// (client_secret, client_assertion): no error may contain them, even
+	// when a provider echoes them back.
+	SecretParams []string
 	// Headers are the request headers (canonical form) Apply sets: a
 	// configured header of the same name is rejected.
 	Headers []string
+	// ClientCertificate returns the certificate the HTTP client presents in
+	// the TLS handshake (nil: none); nil for methods that authenticate in
+	// the request. New gives a Client whose method has one an HTTP client
+	// of its own (see withTLS).
+	ClientCertificate func(cfg *Config) *tls.Certificate
 	// Validate checks the method's own parts of cfg (nil: nothing to check).
 	Validate func(cfg *Config) []error
 	// Apply adds the client authentication to a request's body v and
@@ -83,9 +103,18 @@ type AuthMethod struct {
 // authMethods is the table of client authentication methods.
 var authMethods = []AuthMethod{
 	{Name: AuthBasic, NeedsClientID: true, Secret: SecretClientSecret, Headers: []string{"Authorization"}, Apply: applyBasic},
-	{Name: AuthPost, NeedsClientID: true, Secret: SecretClientSecret, BodyParams: []string{"client_id", "client_secret"}, Apply: applyPost},
+	{Name: AuthPost, NeedsClientID: true, Secret: SecretClientSecret, BodyParams: []string{"client_id", "client_secret"},
+		SecretParams: []string{"client_secret"}, Apply: applyPost},
 	{Name: AuthNone, NeedsClientID: true, BodyParams: []string{"client_id"}, Apply: applyNone},
 	{Name: AuthBasicRaw, Secret: SecretAPIKey, Keys: []string{"api_key"}, Headers: []string{"Authorization"}, Apply: applyBasicRaw},
+	{Name: AuthPrivateKeyJWT, NeedsClientID: true, Options: newOptions[PrivateKeyJWTOptions](),
+		BodyParams: assertionParams, SecretParams: []string{"client_assertion"}, Apply: applyPrivateKeyJWT},
+	{Name: AuthClientSecretJWT, NeedsClientID: true, Secret: SecretClientSecret, Options: newOptions[ClientSecretJWTOptions](),
+		BodyParams: assertionParams, SecretParams: []string{"client_assertion"}, Validate: validateClientSecretJWT, Apply: applyClientSecretJWT},
+	{Name: AuthClientAssertion, NeedsClientID: true, Options: newOptions[ClientAssertionOptions](),
+		BodyParams: assertionParams, SecretParams: []string{"client_assertion"}, Apply: applyClientAssertion},
+	{Name: AuthTLSClient, NeedsClientID: true, Options: newOptions[TLSClientAuthOptions](),
+		BodyParams: []string{"client_id"}, ClientCertificate: tlsClientCertificate, Apply: applyTLSClientAuth},
 }
 
 // LookupAuthMethod returns the method called name. For an unknown name the

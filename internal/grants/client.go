@@ -38,8 +38,22 @@ type Token struct {
 	// ExpiresAt is zero only if nothing gave an expiry and DefaultLifetime is 0.
 	ExpiresAt time.Time
 	// ExpirySource says where ExpiresAt came from: "expires_in", "jwt",
-	// "default", "introspection" (set by FillExpiry) or "" (no expiry).
+	// "default", "introspection" (set by FillExpiry), "expires_at"
+	// (github_app) or "" (no expiry).
 	ExpirySource string
+	// IssuedTokenType is a token exchange's issued_token_type (RFC 8693
+	// §2.2.1): what kind of token AccessToken is; "" when not said. Not a
+	// secret.
+	IssuedTokenType string
+	// RefreshTokenExpiresAt is when the refresh token dies, from
+	// refresh_token_expires_in (GitHub) or x_refresh_token_expires_in
+	// (Intuit) counted from IssuedAt; zero when the answer gave neither.
+	RefreshTokenExpiresAt time.Time
+	// Extra holds the fields named by Config.ExtraFields that the answer
+	// carried (strings as sent, other JSON values in compact JSON), nil when
+	// none. Values are secrets for logging purposes (id_token is a
+	// credential).
+	Extra map[string]secret.Secret
 }
 
 // Renew performs the configured grant: the request its GrantKind builds
@@ -49,7 +63,20 @@ type Token struct {
 // every grant. Errors are *Error; see Error for their classification.
 func (c *Client) Renew(ctx context.Context, refreshToken secret.Secret) (Token, error) {
 	kind := grantKind(c.cfg.Grant) // never nil: New checked the grant
-	return c.grant(ctx, kind.Request, GrantInput{RefreshToken: refreshToken})
+	in := GrantInput{RefreshToken: refreshToken}
+	if kind.Prepare != nil {
+		if e := kind.Prepare(ctx, &c.cfg, &in); e != nil {
+			return Token{}, c.fail(e)
+		}
+	}
+	if kind.Send != nil {
+		tok, e := kind.Send(ctx, c, in)
+		if e != nil {
+			return Token{}, c.fail(e)
+		}
+		return tok, nil
+	}
+	return c.grant(ctx, kind.Request, in)
 }
 
 // Refresh redeems refreshToken (RFC 6749 §6) whatever the configured grant.
@@ -99,11 +126,12 @@ func (c *Client) do(ctx context.Context, v url.Values, sensitive ...string) (Tok
 	if err != nil {
 		return Token{}, err
 	}
+	sensitive = append(sensitive, c.authSecrets(v)...)
 	sent := c.now()
 	resp, body, e := c.send(req)
 	if e == nil {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive)
+			tok, pe := parseSuccess(body, resp.Header.Get("Content-Type"), sent, c.cfg.DefaultLifetime, resp.StatusCode, sensitive, c.cfg.ExtraFields)
 			if pe == nil {
 				return tok, nil
 			}
@@ -114,6 +142,25 @@ func (c *Client) do(ctx context.Context, v url.Values, sensitive ...string) (Tok
 	}
 	c.retryAfter(e, resp)
 	return Token{}, c.fail(e)
+}
+
+// roundTrip sends req, built by a grant that speaks another wire format
+// (GrantKind.Send), through the same funnel as do: the 1 MiB cap, network
+// failures transient, Retry-After honoured. parse turns the answer into a
+// Token or a classified *Error; sensitive lists the values it must redact.
+func (c *Client) roundTrip(req *http.Request, sensitive []string,
+	parse func(resp *http.Response, body []byte, sent time.Time, sensitive []string) (Token, *Error)) (Token, *Error) {
+	sent := c.now()
+	resp, body, e := c.send(req)
+	if e == nil {
+		tok, pe := parse(resp, body, sent, sensitive)
+		if pe == nil {
+			return tok, nil
+		}
+		e = pe
+	}
+	c.retryAfter(e, resp)
+	return Token{}, e
 }
 
 // send performs req and reads at most 1 MiB of the answer. On a network or
@@ -160,7 +207,7 @@ func (c *Client) fail(e *Error) *Error {
 // newRequest builds the token-endpoint POST with client authentication applied.
 func (c *Client) newRequest(ctx context.Context, v url.Values) (*http.Request, error) {
 	cfg := &c.cfg
-	if len(cfg.Scopes) > 0 {
+	if bs, ok := cfg.GrantOptions.(bodyScoper); len(cfg.Scopes) > 0 && (!ok || bs.ScopesInBody()) {
 		v.Set("scope", strings.Join(cfg.Scopes, " "))
 	}
 	auth, err := c.clientAuth(v)
@@ -175,6 +222,10 @@ func (c *Client) newRequest(ctx context.Context, v url.Values) (*http.Request, e
 	return c.post(ctx, c.tokenURL, v, cfg.Body, auth)
 }
 
+// bodyScoper is implemented by grant options that may carry the scopes
+// elsewhere (jwt_bearer: in the assertion's scope claim, for Google).
+type bodyScoper interface{ ScopesInBody() bool }
+
 // clientAuth applies the configured AuthMethod: it adds to v and returns the
 // headers the method sets.
 func (c *Client) clientAuth(v url.Values) (http.Header, error) {
@@ -183,6 +234,18 @@ func (c *Client) clientAuth(v url.Values) (http.Header, error) {
 		return nil, c.fail(e)
 	}
 	return h, nil
+}
+
+// authSecrets are the values of the secret body parameters the auth method
+// set in v (AuthMethod.SecretParams), for redaction.
+func (c *Client) authSecrets(v url.Values) []string {
+	var out []string
+	for _, p := range authMethod(c.cfg.AuthStyle).SecretParams {
+		if s := v.Get(p); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // post builds a POST of v to u, encoded as body, with the configured extra

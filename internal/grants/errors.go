@@ -31,17 +31,19 @@ const (
 	CodeInvalidConfig    = "invalid_config"     // the request could not be built from the config
 )
 
-// Description and Code limits: long enough to be useful, short enough for a
-// log line.
+// Description and Code limits. A description keeps its informative part:
+// Hydra's invalid_grant explains "The refresh token was already used" after
+// some 250 characters of boilerplate (issue 12 item 4), so the cap is 1000,
+// still one log line.
 const (
-	maxDescription = 200
+	maxDescription = 1000
 	maxCode        = 64
 )
 
 // Error is the typed token-endpoint failure. Its text never contains a token,
 // a secret or the response body: Description is the provider's
 // error_description (or Basiq detail/title) reduced to printable ASCII, with
-// every value tokend sent redacted, cut to 200 characters.
+// every value tokend sent redacted, cut to 1000 characters.
 type Error struct {
 	Credential string
 	// Endpoint is "introspection" for Introspect failures; "" means the
@@ -126,11 +128,15 @@ func classify(status int, code string) Class {
 		return ClassTransient
 	}
 	switch code {
-	// RFC 6749 §5.2, plus Basiq's parameter-not-valid and access-denied.
+	// RFC 6749 §5.2, plus Basiq's parameter-not-valid and access-denied,
+	// GitHub's codes (answered with HTTP 200: bad_refresh_token for a spent
+	// or expired refresh token, incorrect_client_credentials,
+	// bad_verification_code) and RFC 8628 §3.5's expired_token.
 	case "invalid_grant", "invalid_client", "unauthorized_client", "unsupported_grant_type",
-		"invalid_scope", "invalid_request", "parameter_not_valid", "access_denied":
+		"invalid_scope", "invalid_request", "parameter_not_valid", "access_denied",
+		"bad_refresh_token", "incorrect_client_credentials", "bad_verification_code", "expired_token":
 		return ClassPermanent
-	case "temporarily_unavailable", "server_error", "internal_server_error", "slow_down",
+	case "temporarily_unavailable", "server_error", "internal_server_error", "slow_down", "authorization_pending",
 		CodeNetwork, CodeInvalidResponse, CodeResponseTooLarge:
 		return ClassTransient
 	}

@@ -125,7 +125,7 @@ func TestErrorString(t *testing.T) {
 }
 
 func TestDescriptionSanitised(t *testing.T) {
-	long := strings.Repeat("x", 500)
+	long := strings.Repeat("x", 2*maxDescription)
 	ep := newEndpoint(t, reply{Status: 400, Body: `{"error":"Invalid-Grant\u0007","error_description":"line1\nline2\t\u00e9\u0000` + long + `"}`})
 	_, err := newTestClient(t, ep.URL, nil).ClientCredentials(context.Background())
 	var e *Error

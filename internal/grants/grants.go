@@ -20,6 +20,8 @@ package grants
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -65,6 +67,11 @@ type Config struct {
 	// not set Content-Type, Content-Length, Host or Transfer-Encoding, nor
 	// Authorization when the auth style sends one.
 	Headers map[string]string
+	// ExtraFields names token-response fields to keep besides the standard
+	// ones (Salesforce's instance_url, Zoho's api_domain, id_token): they
+	// come back in Token.Extra. access_token and refresh_token cannot be
+	// named (New rejects them): a refresh token must never reach a sink.
+	ExtraFields []string
 	// DefaultLifetime is used when the response has no usable expires_in and
 	// the access token is not a JWT with a future exp.
 	DefaultLifetime time.Duration
@@ -80,13 +87,23 @@ type Config struct {
 	// built in code (the kind then treats every key as unset).
 	GrantOptions Options
 	AuthOptions  Options
+	// CredentialToken returns another credential's current, unexpired
+	// access token (token_exchange's subject_credential); the daemon sets
+	// it from its state store. Its error must not contain a token.
+	CredentialToken func(ctx context.Context, name string) (secret.Secret, error)
 	// IntrospectionURL is the RFC 7662 endpoint used by Introspect and
 	// FillExpiry; "" disables introspection. Same URL rules as TokenURL.
 	IntrospectionURL string
 	// HTTPClient nil means the package's own client: 30 s timeout, TLS
 	// verification on, redirects not followed (a redirected POST is a
-	// misconfigured URL, and following it could send credentials elsewhere).
+	// misconfigured URL, and following it could send credentials elsewhere),
+	// proxies from HTTPS_PROXY/NO_PROXY. With RootCAs or a client
+	// certificate (tls_client_auth), New uses a copy of it with a transport
+	// of its own (withTLS); its Transport must then be an *http.Transport.
 	HTTPClient *http.Client
+	// RootCAs, when set, replaces the system roots for this credential's
+	// endpoints (the `ca_file` key); any auth method.
+	RootCAs *x509.CertPool
 	// Now nil means time.Now.
 	Now func() time.Time
 }
@@ -119,6 +136,9 @@ func check(cfg Config) (Config, *url.URL, *url.URL, error) {
 	if cfg.Body == "" {
 		cfg.Body = BodyForm
 	}
+	if k := grantKind(cfg.Grant); cfg.TokenURL == "" && k != nil && k.Endpoint != nil {
+		cfg.TokenURL = k.Endpoint(&cfg)
+	}
 	u, errs := validateURL("token_url", cfg.TokenURL, cfg.AllowInsecureHTTP)
 	var iu *url.URL
 	if cfg.IntrospectionURL != "" {
@@ -133,7 +153,8 @@ func check(cfg Config) (Config, *url.URL, *url.URL, error) {
 	return cfg, u, iu, nil
 }
 
-// New validates cfg and returns a Client. It checks TokenURL (absolute;
+// New validates cfg and returns a Client. It checks TokenURL (the grant's
+// GrantKind.Endpoint when unset; absolute;
 // https, or http only to a loopback host — 127.0.0.0/8, ::1, "localhost" —
 // unless AllowInsecureHTTP), Grant, AuthStyle, Body, Scopes, Params and
 // Headers, and returns every problem at once in an error naming the
@@ -148,6 +169,13 @@ func New(cfg Config) (*Client, error) {
 		http: cfg.HTTPClient, now: cfg.Now}
 	if c.http == nil {
 		c.http = NewHTTPClient(0)
+	}
+	var cert *tls.Certificate
+	if m := authMethod(cfg.AuthStyle); m.ClientCertificate != nil {
+		cert = m.ClientCertificate(&cfg)
+	}
+	if c.http, err = withTLS(c.http, cfg.RootCAs, cert); err != nil {
+		return nil, fmt.Errorf("credential %q: %w", cfg.Name, err)
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -174,6 +202,7 @@ func cloneConfig(cfg Config) Config {
 	cfg.Scopes = slices.Clone(cfg.Scopes)
 	cfg.Params = maps.Clone(cfg.Params)
 	cfg.Headers = maps.Clone(cfg.Headers)
+	cfg.ExtraFields = slices.Clone(cfg.ExtraFields)
 	return cfg
 }
 
@@ -249,6 +278,14 @@ func validateConfig(cfg *Config) []error {
 	for _, s := range cfg.Scopes {
 		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
 			errs = append(errs, fmt.Errorf("scope %q must be non-empty without spaces or control characters", s))
+		}
+	}
+	for _, f := range cfg.ExtraFields {
+		switch {
+		case f == "" || !validHeaderName(f):
+			errs = append(errs, fmt.Errorf("extra field %q is not a valid field name", f))
+		case f == "access_token" || f == "refresh_token":
+			errs = append(errs, fmt.Errorf("extra field %q cannot be kept: tokend handles it itself", f))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(cfg.Params)) {

@@ -66,7 +66,7 @@ func (c *Client) Introspect(ctx context.Context, token secret.Secret, hint strin
 	if err != nil {
 		return Introspection{}, err
 	}
-	sensitive := []string{token.Reveal(), c.cfg.ClientSecret.Reveal()}
+	sensitive := append([]string{token.Reveal(), c.cfg.ClientSecret.Reveal()}, c.authSecrets(v)...)
 	resp, body, e := c.send(req)
 	if e == nil {
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -120,7 +121,7 @@ func TestFillExpiry(t *testing.T) {
 	// A token whose response said expires_in is left alone, without a call.
 	known := def
 	known.ExpirySource = "expires_in"
-	if got, err := c.FillExpiry(ctx, known); err != nil || got != known || e.count() != 1 {
+	if got, err := c.FillExpiry(ctx, known); err != nil || !reflect.DeepEqual(got, known) || e.count() != 1 {
 		t.Errorf("expires_in token: %+v %v (requests %d)", got, err, e.count())
 	}
 	// Inactive or failing introspection keeps the default and says why.
@@ -128,13 +129,13 @@ func TestFillExpiry(t *testing.T) {
 		e := newEndpoint(t, rep)
 		c := introspectClient(t, e, nil)
 		got, err := c.FillExpiry(ctx, def)
-		if err == nil || got != def {
+		if err == nil || !reflect.DeepEqual(got, def) {
 			t.Errorf("reply %+v: got %+v, err %v; want the token unchanged and an error", rep, got, err)
 		}
 	}
 	// Without an introspection endpoint nothing happens.
 	plain := newTestClient(t, "http://127.0.0.1:1", nil)
-	if got, err := plain.FillExpiry(ctx, def); err != nil || got != def {
+	if got, err := plain.FillExpiry(ctx, def); err != nil || !reflect.DeepEqual(got, def) {
 		t.Errorf("no endpoint: %+v %v", got, err)
 	}
 }

@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
@@ -17,6 +18,8 @@ const (
 	GrantRefreshToken      Grant = "refresh_token"
 	GrantClientCredentials Grant = "client_credentials"
 	GrantAuthorizationCode Grant = "authorization_code"
+	// GrantJWTBearer, GrantGitHubApp and GrantTokenExchange are defined in
+	// their files (jwtbearer.go, githubapp.go, tokenexchange.go).
 )
 
 // DefaultGrant is the grant of a credential that names none (and whose
@@ -64,12 +67,34 @@ type GrantKind struct {
 	// the Client does, the same way for every grant (like x/oauth2's
 	// RetrieveToken). A non-nil *Error is returned as is, without a request.
 	Request func(cfg *Config, in GrantInput) (url.Values, []string, *Error)
+	// AuthOptional says the grant authenticates by itself (a signed
+	// assertion, RFC 7523 §3.1; a GitHub App JWT): a credential that names
+	// no auth_style gets "none", which then needs no client_id.
+	AuthOptional bool
+	// Endpoint derives the URL the grant posts to from its options when the
+	// credential sets no token_url ("" when they give none): github_app's
+	// installation URL under api_url, a service-account key's token_uri.
+	// A credential may then leave token_url unset. nil: token_url only.
+	Endpoint func(cfg *Config) string
+	// Prepare completes in before Request (or Send) with what lies outside
+	// the config, such as another credential's token (token_exchange's
+	// subject_credential, through Config.CredentialToken). nil: nothing.
+	Prepare func(ctx context.Context, cfg *Config, in *GrantInput) *Error
+	// Send replaces the token-endpoint request for a grant that speaks
+	// another wire format (github_app: GitHub's REST API and its answer).
+	// It goes through the Client's funnel (Client.roundTrip: 1 MiB cap,
+	// network errors transient, Retry-After) and returns a classified
+	// *Error with no secret in it. nil: Request through the token endpoint.
+	Send func(ctx context.Context, c *Client, in GrantInput) (Token, *Error)
 }
 
 // GrantInput is what a grant's request builder may use besides the config.
 type GrantInput struct {
 	// RefreshToken is the stored refresh token (zero when there is none).
 	RefreshToken secret.Secret
+	// SubjectToken is another credential's current access token, filled by
+	// the grant's Prepare (token_exchange's subject_credential).
+	SubjectToken secret.Secret
 }
 
 // grantKinds is the table of grant types. LookupGrant hands out copies.
@@ -86,6 +111,20 @@ var grantKinds = []GrantKind{
 		// Tokens obtained with a code are renewed with their refresh token
 		// (RFC 6749 §1.5); the code exchange itself is ExchangeCode.
 		Name: GrantAuthorizationCode, SpendsRefreshToken: true, NeedsBootstrap: true, Request: refreshTokenRequest,
+	},
+	// The re-minted grants: no refresh token, renewed ahead of expiry like
+	// client_credentials, with no intent record.
+	{
+		Name: GrantJWTBearer, Configurable: true, Options: newOptions[JWTBearerOptions](), AuthOptional: true,
+		Validate: validateJWTBearer, Endpoint: jwtBearerEndpoint, Request: jwtBearerRequest,
+	},
+	{
+		Name: GrantGitHubApp, Configurable: true, Options: newOptions[GitHubAppOptions](), AuthOptional: true,
+		Validate: validateGitHubApp, Endpoint: gitHubAppEndpoint, Send: gitHubAppSend,
+	},
+	{
+		Name: GrantTokenExchange, Configurable: true, Options: newOptions[TokenExchangeOptions](),
+		Prepare: prepareTokenExchange, Request: tokenExchangeRequest,
 	},
 }
 

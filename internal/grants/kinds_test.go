@@ -17,11 +17,18 @@ import (
 func TestEveryGrantKindRenews(t *testing.T) {
 	for _, k := range GrantKinds() {
 		t.Run(string(k.Name), func(t *testing.T) {
-			if k.Request == nil {
+			if k.Request == nil && k.Send == nil {
 				t.Fatal("no request builder")
 			}
-			ep := newEndpoint(t, reply{Body: okBody})
-			c := newTestClient(t, ep.URL, func(cfg *Config) { cfg.Grant, cfg.Scopes = k.Name, []string{"s1"} })
+			body := okBody
+			if k.Send != nil { // another wire format: the sample's answer
+				body = sampleAnswer(k.Name)
+			}
+			ep := newEndpoint(t, reply{Body: body})
+			c := newTestClient(t, ep.URL, func(cfg *Config) {
+				cfg.Grant, cfg.Scopes = k.Name, []string{"s1"}
+				sampleOptions(t, cfg) // the kind's own keys, when it needs some
+			})
 			if err := Validate(c.Config()); err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
@@ -30,7 +37,8 @@ func TestEveryGrantKindRenews(t *testing.T) {
 			}
 			r := ep.only(t)
 			form, _ := url.ParseQuery(r.Body)
-			if form.Get("scope") != "s1" || r.Header.Get("Authorization") == "" {
+			scoped := form.Get("scope") == "s1" || k.Send != nil // GitHub's API takes permissions, not scopes
+			if !scoped || r.Header.Get("Authorization") == "" {
 				t.Errorf("request lacks scope or client authentication: %q %v", r.Body, r.Header)
 			}
 			if got := form.Has("refresh_token"); got != k.SpendsRefreshToken {
@@ -56,13 +64,14 @@ func TestEveryAuthMethodApplies(t *testing.T) {
 	for _, m := range AuthMethods() {
 		t.Run(string(m.Name), func(t *testing.T) {
 			ep := newEndpoint(t, reply{Body: okBody})
-			c := newTestClient(t, ep.URL, func(cfg *Config) { cfg.AuthStyle = m.Name })
+			fixture := authFixture(t, m.Name) // its key files, read, and a secret it accepts
+			c := newTestClient(t, ep.URL, func(cfg *Config) { cfg.AuthStyle = m.Name; fixture(cfg) })
 			if _, err := c.ClientCredentials(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			r := ep.only(t)
 			form, _ := url.ParseQuery(r.Body)
-			for _, p := range []string{"client_id", "client_secret"} {
+			for _, p := range []string{"client_id", "client_secret", "client_assertion_type", "client_assertion"} {
 				if form.Has(p) != slices.Contains(m.BodyParams, p) {
 					t.Errorf("body param %s sent = %v, declared %v", p, form.Has(p), m.BodyParams)
 				}
@@ -101,9 +110,13 @@ func TestUnknownKindNamesTheKnownOnes(t *testing.T) {
 		t.Fatal("accepted")
 	}
 	msg := err.Error()
+	var grantNames []string // the table, in order
+	for _, k := range GrantKinds() {
+		grantNames = append(grantNames, string(k.Name))
+	}
 	for _, want := range []string{
-		`unknown grant "password" (supported: refresh_token, client_credentials, authorization_code)`,
-		`unknown auth style "jwt" (supported: basic, post, none, basic_raw)`,
+		`unknown grant "password" (supported: ` + strings.Join(grantNames, ", ") + `)`,
+		`unknown auth style "jwt" (supported: basic, post, none, basic_raw, private_key_jwt, client_secret_jwt, client_assertion, tls_client_auth)`,
 	} {
 		if strings.Count(msg, want) != 1 {
 			t.Errorf("error %q should contain %q once", msg, want)

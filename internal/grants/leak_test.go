@@ -36,7 +36,7 @@ func echoEndpoint(t *testing.T, rep reply) *httptest.Server {
 		b, _ := io.ReadAll(r.Body)
 		form, _ := url.ParseQuery(string(b))
 		var sent []string
-		for _, k := range []string{"refresh_token", "code", "code_verifier", "client_secret"} {
+		for _, k := range []string{"refresh_token", "code", "code_verifier", "client_secret", "client_assertion"} {
 			if v := form.Get(k); v != "" {
 				sent = append(sent, v)
 			}
@@ -142,4 +142,73 @@ func assertNoLeak(t *testing.T, err error) {
 			}
 		}
 	}
+}
+
+// TestAssertionsAndKeysNeverInErrors: the key-based auth styles against the
+// same misbehaving providers, which echo the client assertion back in
+// every place an error could pick it up: no error holds the assertion
+// (whole or its signature), the signing key, the client secret or a
+// token of the answer.
+func TestAssertionsAndKeysNeverInErrors(t *testing.T) {
+	pad := strings.Repeat("p", maxDescription-5)
+	scenarios := []reply{
+		{Status: 400, Body: `{"error":"invalid_client","error_description":"assertion {SENT} refused"}`},
+		{Status: 401, Body: `{"error":"{SENT}","error_description":"` + pad + `{SENT}"}`},
+		{Status: 401, Type: "application/x-www-form-urlencoded", Body: "error=invalid_client&error_description={SENT}"},
+		{Status: 200, Body: `{"access_token":"` + leakAccess + `","error":"invalid_client","error_description":"{SENT}"}`},
+		{Status: 200, Type: "text/html", Body: "<html>{SENT} " + leakAccess + "</html>"},
+		{Status: 500, Body: `{"error":"server_error","access_token":"` + leakAccess + `","error_description":"` + leakAccess + ` {SENT}"}`},
+	}
+	keyFile := keyPEM(t, testKeys().rsa)
+	styles := map[AuthStyle]func(*Config){
+		AuthPrivateKeyJWT: func(cfg *Config) { cfg.AuthOptions = pkjOptions(t, testKeys().rsa, nil, nil) },
+		AuthClientSecretJWT: func(cfg *Config) {
+			cfg.ClientSecret = secret.New(leakClientSecret + "-padded-to-32-bytes")
+		},
+		AuthClientAssertion: func(cfg *Config) {
+			p := writeFile(t, t.TempDir(), "token", []byte("eyJ.projected-PT-3c9e.sig-77aa"), 0o644)
+			cfg.AuthOptions = &ClientAssertionOptions{ClientAssertionFile: p}
+		},
+	}
+	for style, fixture := range styles {
+		for i, rep := range scenarios {
+			t.Run(fmt.Sprintf("%s/%d", style, i), func(t *testing.T) {
+				srv := echoEndpoint(t, rep)
+				var sent string
+				c := newTestClient(t, srv.URL, func(cfg *Config) { cfg.AuthStyle = style; fixture(cfg) })
+				// Capture what tokend sends, through the same client.
+				c.http.Transport = captureAssertion{inner: http.DefaultTransport, seen: &sent}
+				_, err := c.ClientCredentials(context.Background())
+				if err == nil {
+					t.Fatal("want an error")
+				}
+				assertNoLeak(t, err)
+				if sent == "" {
+					t.Fatal("no assertion sent")
+				}
+				sig := sent[strings.LastIndexByte(sent, '.')+1:]
+				for _, out := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+					for name, v := range map[string]string{"assertion": sent, "signature": sig, "key": string(keyFile[30:90])} {
+						if strings.Contains(out, v) {
+							t.Fatalf("error output holds the %s:\n%s", name, out)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// captureAssertion records the client_assertion of the request it sends.
+type captureAssertion struct {
+	inner http.RoundTripper
+	seen  *string
+}
+
+func (c captureAssertion) RoundTrip(r *http.Request) (*http.Response, error) {
+	b, _ := io.ReadAll(r.Body)
+	form, _ := url.ParseQuery(string(b))
+	*c.seen = form.Get("client_assertion")
+	r.Body = io.NopCloser(strings.NewReader(string(b)))
+	return c.inner.RoundTrip(r)
 }

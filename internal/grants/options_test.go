@@ -37,9 +37,7 @@ func TestKindOptionsAreTaggedStructs(t *testing.T) {
 		if a == b {
 			t.Errorf("%s: Options() returns the same value twice; each credential needs its own", e.name)
 		}
-		st := reflect.TypeOf(a).Elem()
-		for i := range st.NumField() {
-			f := st.Field(i)
+		for _, f := range optionFields(reflect.TypeOf(a).Elem()) {
 			key, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
 			if !f.IsExported() || key == "-" {
 				continue
@@ -55,6 +53,22 @@ func TestKindOptionsAreTaggedStructs(t *testing.T) {
 	if withOptions == 0 {
 		t.Error("no kind declares Options; the mechanism is untested")
 	}
+}
+
+// optionFields lists the fields of struct type t, those of an embedded
+// struct without a toml key (KeyOptions) in its place, as the decoder
+// flattens them.
+func optionFields(t reflect.Type) []reflect.StructField {
+	var out []reflect.StructField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Tag.Get("toml") == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, optionFields(f.Type)...)
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // TestRefreshTokenOptionsSeed: the refresh_token grant's options name the

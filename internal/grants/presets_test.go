@@ -49,10 +49,23 @@ func TestPresetsMatchProviderDocs(t *testing.T) {
 		t.Errorf("apicbase wire: %+v", apic)
 	}
 
+	// Google: "grant_type ... urn:ietf:params:oauth:grant-type:jwt-bearer";
+	// "The access token ... expires in 1 hour (3,600 seconds)".
+	gsa, _ := LookupPreset("google-service-account")
+	if gsa.Grant != GrantJWTBearer || gsa.AuthStyle != AuthNone || gsa.TokenURL != "" || gsa.Lifetime != time.Hour ||
+		strings.Join(gsa.Scopes, " ") != "https://www.googleapis.com/auth/cloud-platform" {
+		t.Errorf("google-service-account: %+v", gsa)
+	}
+	// GitHub: "Installation access tokens expire one hour from the time you create them".
+	gha, _ := LookupPreset("github-app")
+	if gha.Grant != GrantGitHubApp || gha.AuthStyle != AuthNone || gha.Lifetime != time.Hour || gha.Scopes != nil {
+		t.Errorf("github-app: %+v", gha)
+	}
+
 	if _, ok := LookupPreset("nope"); ok {
 		t.Error("unknown preset found")
 	}
-	if got := strings.Join(PresetNames(), ","); got != "apicbase,basic,basiq,generic" {
+	if got := strings.Join(PresetNames(), ","); got != "apicbase,auth0,basic,basiq,generic,github,github-app,google,google-service-account,keycloak,microsoft,okta,salesforce,xero,zoho" {
 		t.Errorf("PresetNames = %s", got)
 	}
 	// LookupPreset hands out copies.
@@ -113,5 +126,49 @@ func TestCheckEndpointURL(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "authorize_url") {
 			t.Errorf("error does not name the key: %v", err)
 		}
+	}
+}
+
+// TestIdentityProviderPresets pins the identity-provider presets to their
+// providers' public docs (paraphrased in presets.go): endpoints, client
+// authentication, documented access-token lifetimes, templated hosts.
+func TestIdentityProviderPresets(t *testing.T) {
+	get := func(n string) Preset { p, _ := LookupPreset(n); return p }
+	for _, tc := range []struct {
+		name, token, authorize string
+		auth                   AuthStyle
+		life                   time.Duration
+		vars                   string
+	}{
+		{"google", "https://oauth2.googleapis.com/token", "https://accounts.google.com/o/oauth2/v2/auth?access_type=offline&prompt=consent", AuthPost, time.Hour, ""},
+		{"microsoft", "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token", "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize", AuthPost, time.Hour, "tenant"},
+		{"github", "https://github.com/login/oauth/access_token", "https://github.com/login/oauth/authorize", AuthPost, 8 * time.Hour, ""},
+		{"salesforce", "https://login.salesforce.com/services/oauth2/token", "https://login.salesforce.com/services/oauth2/authorize", AuthPost, time.Hour, ""},
+		{"xero", "https://identity.xero.com/connect/token", "https://login.xero.com/identity/connect/authorize", AuthBasic, 30 * time.Minute, ""},
+		{"okta", "https://{domain}/oauth2/default/v1/token", "https://{domain}/oauth2/default/v1/authorize", AuthBasic, time.Hour, "domain"},
+		{"auth0", "https://{domain}/oauth/token", "https://{domain}/authorize", AuthPost, 24 * time.Hour, "domain"},
+		{"keycloak", "", "", AuthBasic, 5 * time.Minute, ""},
+		{"zoho", "{accounts_url}/oauth/v2/token", "{accounts_url}/oauth/v2/auth?access_type=offline&prompt=consent", AuthPost, time.Hour, "accounts_url"},
+	} {
+		p := get(tc.name)
+		var vars []string
+		for k := range p.Vars {
+			vars = append(vars, k)
+		}
+		if p.TokenURL != tc.token || p.AuthorizeURL != tc.authorize || p.AuthStyle != tc.auth || p.Lifetime != tc.life ||
+			strings.Join(vars, ",") != tc.vars || p.Grant != GrantRefreshToken {
+			t.Errorf("%s: %+v", tc.name, p)
+		}
+	}
+	if get("salesforce").IntrospectionURL == "" || get("zoho").ProviderRate <= 0 || get("zoho").ProviderRate > 1.0/6 {
+		t.Error("salesforce introspection or zoho's rate (at most 10 per refresh token per 10 minutes, with margin) missing")
+	}
+	z := get("zoho")
+	if u, ok := z.ExpandURL(z.TokenURL, func(string) string { return "" }); !ok || u != "https://accounts.zoho.com/oauth/v2/token" {
+		t.Errorf("zoho default accounts_url: %q %v", u, ok)
+	}
+	m := get("microsoft")
+	if _, ok := m.ExpandURL(m.TokenURL, func(string) string { return "" }); ok {
+		t.Error("microsoft without a tenant expanded")
 	}
 }

@@ -25,8 +25,16 @@ type fields struct {
 	accessToken, tokenType, refreshToken, scope string
 	expiresIn                                   time.Duration
 	hasExpiresIn                                bool
-	hasError                                    bool
-	code, description                           string
+	issuedTokenType                             string // RFC 8693 §2.2.1
+	// refreshExpiresIn is refresh_token_expires_in (GitHub) or
+	// x_refresh_token_expires_in (Intuit): the refresh token's own life.
+	refreshExpiresIn    time.Duration
+	hasRefreshExpiresIn bool
+	hasError            bool
+	code, description   string
+	// value returns a top-level member as a string (JSON strings unquoted,
+	// numbers and booleans in their JSON form), for the kept extra fields.
+	value func(name string) (string, bool)
 }
 
 // ParseTokenResponse parses a 2xx token-endpoint body (RFC 6749 §5.1) as
@@ -40,15 +48,16 @@ func ParseTokenResponse(body []byte, contentType string, now time.Time, defaultL
 	if len(body) > maxBodySize {
 		return Token{}, &Error{Code: CodeResponseTooLarge, Class: ClassTransient, Description: "token response larger than 1 MiB"}
 	}
-	tok, e := parseSuccess(body, contentType, now, defaultLifetime, 0, nil)
+	tok, e := parseSuccess(body, contentType, now, defaultLifetime, 0, nil, nil)
 	if e != nil {
 		return Token{}, e
 	}
 	return tok, nil
 }
 
-// parseSuccess parses the body of a 2xx answer.
-func parseSuccess(body []byte, contentType string, now time.Time, def time.Duration, status int, sensitive []string) (Token, *Error) {
+// parseSuccess parses the body of a 2xx answer; keep names the extra
+// fields to copy into Token.Extra.
+func parseSuccess(body []byte, contentType string, now time.Time, def time.Duration, status int, sensitive, keep []string) (Token, *Error) {
 	f, ok := decode(body, contentType)
 	if !ok {
 		return Token{}, invalidResponse(status, "token response is not JSON or form-encoded")
@@ -73,12 +82,36 @@ func parseSuccess(body []byte, contentType string, now time.Time, def time.Durat
 		TokenType:    f.tokenType,
 		Scope:        f.scope,
 		IssuedAt:     now,
+		// Informational (status, logs); only printable characters kept.
+		IssuedTokenType: printable(f.issuedTokenType),
 	}
 	if tok.TokenType == "" || strings.EqualFold(tok.TokenType, "bearer") {
 		tok.TokenType = "Bearer" // RFC 6750 §4 is case-insensitive; sinks get one spelling
 	}
 	tok.ExpiresAt, tok.ExpirySource = expiry(f, now, def)
+	if f.hasRefreshExpiresIn {
+		tok.RefreshTokenExpiresAt = now.Add(f.refreshExpiresIn)
+	}
+	tok.Extra = extraFields(f, keep)
 	return tok, nil
+}
+
+// extraFields copies the kept fields present in the answer. A value with a
+// character outside printable ASCII is left out: sinks write these into
+// env files and headers.
+func extraFields(f fields, keep []string) map[string]secret.Secret {
+	var out map[string]secret.Secret
+	for _, name := range keep {
+		v, ok := f.value(name)
+		if !ok || v == "" || !isVSChars(v) {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]secret.Secret, len(keep))
+		}
+		out[name] = secret.New(v)
+	}
+	return out
 }
 
 // expiry picks expires_in, then a future JWT exp, then the default lifetime.
@@ -138,8 +171,14 @@ func decodeForm(body []byte) (fields, bool) {
 		code:         vals.Get("error"),
 		description:  vals.Get("error_description"),
 	}
+	f.issuedTokenType = vals.Get("issued_token_type")
 	f.hasError = f.code != ""
 	f.expiresIn, f.hasExpiresIn = parseSeconds(vals.Get("expires_in"))
+	f.refreshExpiresIn, f.hasRefreshExpiresIn = parseSeconds(vals.Get("refresh_token_expires_in"))
+	if !f.hasRefreshExpiresIn {
+		f.refreshExpiresIn, f.hasRefreshExpiresIn = parseSeconds(vals.Get("x_refresh_token_expires_in"))
+	}
+	f.value = func(name string) (string, bool) { v, ok := vals[name]; return first(v), ok }
 	return f, true
 }
 
@@ -156,17 +195,56 @@ func decodeJSON(body []byte) (fields, bool) {
 		code:         jsonString(m["error"]),
 		description:  jsonString(m["error_description"]),
 	}
+	f.issuedTokenType = jsonString(m["issued_token_type"])
 	f.hasError = errorPresent(m["error"])
-	if raw := bytes.TrimSpace(m["expires_in"]); len(raw) > 0 {
-		if s, err := strconv.Unquote(string(raw)); err == nil && raw[0] == '"' {
-			raw = []byte(s)
-		}
-		f.expiresIn, f.hasExpiresIn = parseSeconds(string(raw))
+	f.expiresIn, f.hasExpiresIn = jsonSeconds(m["expires_in"])
+	f.refreshExpiresIn, f.hasRefreshExpiresIn = jsonSeconds(m["refresh_token_expires_in"])
+	if !f.hasRefreshExpiresIn {
+		f.refreshExpiresIn, f.hasRefreshExpiresIn = jsonSeconds(m["x_refresh_token_expires_in"])
 	}
+	f.value = func(name string) (string, bool) { return jsonValue(m[name]) }
 	if !f.hasError {
 		f.code, f.description, f.hasError = basiqError(m)
 	}
 	return f, true
+}
+
+// jsonSeconds reads a lifetime member: a JSON number, possibly quoted.
+func jsonSeconds(raw json.RawMessage) (time.Duration, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return 0, false
+	}
+	if s, err := strconv.Unquote(string(raw)); err == nil && raw[0] == '"' {
+		raw = []byte(s)
+	}
+	return parseSeconds(string(raw))
+}
+
+// jsonValue renders a member for Token.Extra: a string as is, any other
+// JSON value (number, boolean, object, array) in its compact JSON form;
+// absent and null are not present.
+func jsonValue(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", false
+	}
+	if raw[0] == '"' {
+		return jsonString(raw), true
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return "", false
+	}
+	return b.String(), true
+}
+
+// first is the first of a form field's values, or "".
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 // basiqError reads Basiq's envelope:

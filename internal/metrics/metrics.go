@@ -113,6 +113,8 @@ var (
 		"When the last refresh succeeded (Unix time); absent before the first.", []string{"credential"}, nil)
 	descNext = prometheus.NewDesc("tokend_credential_next_refresh_timestamp_seconds",
 		"When the next refresh is planned (Unix time); absent when none is.", []string{"credential"}, nil)
+	descRTExpiry = prometheus.NewDesc("tokend_credential_refresh_token_expiry_timestamp_seconds",
+		"When the stored refresh token expires (Unix time), as the provider said (refresh_token_expires_in); absent when unknown.", []string{"credential"}, nil)
 	descGeneration = prometheus.NewDesc("tokend_credential_generation",
 		"Committed refreshes of the credential's token (increases by one on each).", []string{"credential"}, nil)
 	descStatus = prometheus.NewDesc("tokend_credential_status",
@@ -129,7 +131,7 @@ type credentialCollector struct {
 
 // Describe sends the gauges' and counters' descriptors.
 func (c *credentialCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descExpiry, descSuccess, descNext, descGeneration, descStatus, descSinkOK,
+	for _, d := range []*prometheus.Desc{descExpiry, descSuccess, descNext, descRTExpiry, descGeneration, descStatus, descSinkOK,
 		descAttempts, descFailures, descSinkWrites, descSinkFailures, descHookRuns, descHookFailures} {
 		ch <- d
 	}
@@ -162,6 +164,7 @@ func (c *credentialCollector) Collect(ch chan<- prometheus.Metric) {
 		stamp(descExpiry, st.ExpiresAt, st.Name)
 		stamp(descSuccess, st.LastSuccess, st.Name)
 		stamp(descNext, st.NextRefresh, st.Name)
+		stamp(descRTExpiry, st.RefreshTokenExpiresAt, st.Name)
 		gauge(descGeneration, float64(st.Generation), st.Name)
 		for _, s := range Statuses {
 			v := 0.0

@@ -260,3 +260,23 @@ func TestRegistriesAreIndependent(t *testing.T) {
 		t.Fatal("b sees a's attempts")
 	}
 }
+
+// TestRefreshTokenExpiryMetric: the refresh token's expiry is exported when
+// known and absent otherwise.
+func TestRefreshTokenExpiryMetric(t *testing.T) {
+	rtExp := time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)
+	sn := &snap{sts: []scheduler.CredentialStatus{
+		{Name: "github", Status: state.StatusOK, RefreshTokenExpiresAt: rtExp},
+		{Name: "plain", Status: state.StatusOK},
+	}}
+	srv := httptest.NewServer(New(sn.get).Handler())
+	defer srv.Close()
+	f := scrape(t, srv.URL)
+	const fam = "tokend_credential_refresh_token_expiry_timestamp_seconds"
+	if got := value(t, f, fam, map[string]string{"credential": "github"}); got != float64(rtExp.Unix()) {
+		t.Errorf("%s = %v, want %v", fam, got, rtExp.Unix())
+	}
+	if n := len(f[fam].Metric); n != 1 {
+		t.Errorf("%d series, want 1 (none for a credential without a refresh-token expiry)", n)
+	}
+}

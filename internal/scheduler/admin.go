@@ -22,7 +22,8 @@ type ImportedToken = state.Tokens
 // Import) take it.
 func TokensFrom(tok grants.Token) state.Tokens {
 	return state.Tokens{RefreshToken: tok.RefreshToken, AccessToken: tok.AccessToken, TokenType: tok.TokenType,
-		Scope: tok.Scope, ExpiresAt: tok.ExpiresAt, IssuedAt: tok.IssuedAt}
+		Scope: tok.Scope, ExpiresAt: tok.ExpiresAt, IssuedAt: tok.IssuedAt,
+		RefreshTokenExpiresAt: tok.RefreshTokenExpiresAt, Extra: tok.Extra}
 }
 
 // Import stores tok for the named credential durably, then writes the sinks

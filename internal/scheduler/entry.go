@@ -33,6 +33,7 @@ type entry struct {
 	sinkTry  int           // consecutive failed sink rounds
 	fpOf     secret.Secret // the access token fp was computed for (fingerprintLocked)
 	fp       string
+	rtWarned time.Time // the refresh-token expiry last warned about (rtexpiry.go)
 }
 
 // sinkState tracks delivery to one sink.
@@ -134,6 +135,7 @@ func (s *Scheduler) prepareRecordLocked(e *entry, rec state.Record, found bool, 
 		s.scheduleLocked(e, jobRefresh, now)
 	case rec.Status == state.StatusNeedsReauth:
 		e.log.Error("credential needs re-authorization; not refreshing it", errorFields(rec.LastError)...)
+		s.recheckLaterLocked(e, now) // a shared store may receive a new token (recheck.go)
 		if !rec.AccessToken.IsZero() && (rec.ExpiresAt.IsZero() || rec.ExpiresAt.After(now)) {
 			s.scheduleLocked(e, jobSinks, now) // a still-valid token stays in the sinks until it expires
 		}
@@ -151,7 +153,9 @@ func (s *Scheduler) prepareRecordLocked(e *entry, rec state.Record, found bool, 
 func (s *Scheduler) planLocked(e *entry, now time.Time) {
 	s.expiryLocked(e) // pin the expiry on the scheduler's clock before the wall clock can step
 	at := NextRefresh(Plan{Now: now, IssuedAt: e.rec.IssuedAt, ExpiresAt: e.rec.ExpiresAt,
-		RefreshBefore: e.cred.RefreshBefore, Schedule: e.cred.Schedule, Jitter: s.opts.Rand(), MinDelay: s.opts.MinInterval})
+		RefreshBefore: e.cred.RefreshBefore, Schedule: e.cred.Schedule, Jitter: s.opts.Rand(), MinDelay: s.opts.MinInterval,
+		RefreshTokenExpiresAt: e.rec.RefreshTokenExpiresAt, RefreshTokenIssuedAt: e.rec.RefreshTokenIssuedAt})
+	s.warnRefreshTokenLocked(e, now)
 	if at.IsZero() {
 		e.next = time.Time{}
 		e.seq[jobRefresh]++ // cancel any queued refresh

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/grants"
+	"github.com/tokend/tokend/internal/secret"
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/state"
 )
@@ -26,6 +27,7 @@ type job struct {
 	unknown bool      // the last attempt's outcome is unknown (intent found, or no answer)
 	planned time.Time // when the timer item was due (for the lateness log field)
 	prov    *provider // provider slot held by a refresh job (limits.go); released in finish
+	recheck bool      // a due refresh of a needs_reauth credential in a shared store: only read the record (recheck.go)
 }
 
 // result is what a worker reports back to the loop.
@@ -35,10 +37,12 @@ type result struct {
 	err      error         // refresh/save error, nil on success
 	adopted  bool          // the store held a newer generation; no provider call made
 	claimed  bool          // another replica holds the claim; re-check later
+	recheck  bool          // a needs_reauth re-check (recheck.go); adopted: the store held a newer generation
 	spent    bool          // the token endpoint was called
 	sinkErrs map[int]error // per sink index; absent = written
 	duration time.Duration
 	started  time.Time // when the token endpoint call started (zero: not called)
+	issued   string    // the answer's issued_token_type (RFC 8693), for the log; "" when none
 }
 
 // storageError marks failures of the state store, as opposed to the provider.
@@ -63,6 +67,9 @@ func (s *Scheduler) startLocked(ctx context.Context, it item, from *provider) bo
 	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown, planned: it.wall}
 	switch it.kind {
 	case jobRefresh:
+		if j.recheck = s.rechecksLocked(e); j.recheck {
+			break // needs_reauth: only look for a record another writer stored
+		}
 		if e.pending != nil { // never spend a token while the newer one is not on disk
 			j.kind = jobSave
 		} else if j.prov = s.providerLocked(e.cred.Provider); !s.admitLocked(j.prov, it, from) {
@@ -88,6 +95,10 @@ func (s *Scheduler) startLocked(ctx context.Context, it item, from *provider) bo
 		var res result
 		switch j.kind {
 		case jobRefresh:
+			if j.recheck {
+				res = s.recheck(ctx, j)
+				break
+			}
 			res = s.refresh(ctx, j)
 		case jobSave:
 			res = s.retrySave(ctx, j)
@@ -130,6 +141,13 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 		return result{rec: rec, err: &grants.Error{Credential: name, Code: "no_refresh_token", Class: grants.ClassPermanent,
 			Description: "no refresh token stored: run tokend authorize or tokend import for this credential"}}
 	}
+	if p, ok := j.cred.Source.(Preparer); ok {
+		if err := p.Prepare(ctx); err != nil { // nothing was sent: the outcome is known
+			rec = rec.Failed(errorInfo(err, false, s.now()), grants.IsPermanent(err), true)
+			s.persistFailure(ctx, rec, credLog{base: s.credLog, name: name})
+			return result{rec: rec, err: err}
+		}
+	}
 	start := s.now()
 	if needsRT {
 		// Record the intent durably before spending the refresh token.
@@ -160,7 +178,8 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 		return result{rec: rec, pending: &next, spent: true, duration: dur,
 			err: &storageError{fmt.Errorf("saving refreshed state for %q: %w", name, err)}}
 	}
-	return result{rec: next, spent: true, duration: dur, started: start, sinkErrs: s.writeSinks(ctx, j.cred, next, allSinks(len(j.cred.Sinks)))}
+	return result{rec: next, spent: true, duration: dur, started: start, issued: tok.IssuedTokenType,
+		sinkErrs: s.writeSinks(ctx, j.cred, next, allSinks(len(j.cred.Sinks)))}
 }
 
 // retrySave retries saving an answered refresh, then writes the sinks.
@@ -198,7 +217,8 @@ func (s *Scheduler) due(c Credential, rec state.Record) bool {
 		return true
 	}
 	now := s.now()
-	at := NextRefresh(Plan{Now: now, IssuedAt: rec.IssuedAt, ExpiresAt: rec.ExpiresAt, RefreshBefore: c.RefreshBefore})
+	at := NextRefresh(Plan{Now: now, IssuedAt: rec.IssuedAt, ExpiresAt: rec.ExpiresAt, RefreshBefore: c.RefreshBefore,
+		RefreshTokenExpiresAt: rec.RefreshTokenExpiresAt, RefreshTokenIssuedAt: rec.RefreshTokenIssuedAt})
 	return !at.IsZero() && !at.After(now)
 }
 
@@ -211,7 +231,7 @@ func (s *Scheduler) writeSinks(ctx context.Context, c Credential, rec state.Reco
 		return nil
 	}
 	tok := sinks.Token{Credential: c.Name, AccessToken: rec.AccessToken, TokenType: rec.TokenType,
-		Scope: rec.Scope, ExpiresAt: rec.ExpiresAt, Generation: rec.Generation}
+		Scope: rec.Scope, ExpiresAt: rec.ExpiresAt, Generation: rec.Generation, Extra: revealExtra(rec.Extra)}
 	results := make([]error, len(idx))
 	write := func(k int) {
 		i := idx[k]
@@ -240,6 +260,19 @@ func (s *Scheduler) writeSinks(ctx context.Context, c Credential, rec state.Reco
 		}
 	}
 	return errs
+}
+
+// revealExtra is the record's kept response fields as sinks take them (nil
+// when none); each write gets its own map.
+func revealExtra(extra map[string]secret.Secret) map[string]string {
+	if len(extra) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(extra))
+	for k, v := range extra {
+		out[k] = v.Reveal()
+	}
+	return out
 }
 
 func allSinks(n int) []int {

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -71,4 +73,18 @@ func (s *Scheduler) savePending(deadline time.Time) []string {
 		}
 		time.Sleep(min(250*time.Millisecond, max(time.Until(deadline), 0)))
 	}
+}
+
+// UnsavedError is what Run returns when it stopped with answered refreshes
+// that never reached the state store within the shutdown grace: the new
+// refresh tokens the provider issued for Credentials are lost (the old ones
+// are spent), so each will need re-authorization. `tokend run` exits with
+// a code of its own for it.
+type UnsavedError struct {
+	Credentials []string
+}
+
+func (e *UnsavedError) Error() string {
+	return fmt.Sprintf("stopped with %d answered refresh(es) not saved (their new refresh tokens are lost): %s",
+		len(e.Credentials), strings.Join(e.Credentials, ", "))
 }

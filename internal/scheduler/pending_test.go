@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -84,6 +85,11 @@ func TestPendingSaveRetriesWithinASecond(t *testing.T) {
 				t.Fatalf("save retry %d came %s after the previous one; want <= 1s", i, gap)
 			}
 		}
+		// The store never recovered: Run says what it could not save.
+		var unsaved *UnsavedError
+		if err := h.stopErr(); !errors.As(err, &unsaved) {
+			t.Fatalf("Run returned %v; want an UnsavedError", err)
+		}
 	})
 }
 
@@ -96,7 +102,10 @@ func TestShutdownNamesUnsavedRefreshes(t *testing.T) {
 		h.start()
 		time.Sleep(300 * time.Millisecond)
 		synctest.Wait()
-		h.stop()
+		var unsaved *UnsavedError
+		if err := h.stopErr(); !errors.As(err, &unsaved) || !slices.Equal(unsaved.Credentials, []string{"cred"}) {
+			t.Fatalf("Run returned %v; want an UnsavedError naming cred", err)
+		}
 		logs := h.logs.String()
 		if !strings.Contains(logs, "could not be saved within the shutdown grace") || !strings.Contains(logs, `"credentials":["cred"]`) {
 			t.Fatalf("the unsaved refresh is not named:\n%s", logs)

@@ -19,6 +19,44 @@ type Plan struct {
 	// announces a tiny or already-past expiry (clock skew) must not turn into
 	// a refresh loop.
 	MinDelay time.Duration
+	// RefreshTokenExpiresAt is when the refresh token dies (zero: unknown or
+	// never), RefreshTokenIssuedAt when that life began (zero: unknown);
+	// see KeepAlive.
+	RefreshTokenExpiresAt time.Time
+	RefreshTokenIssuedAt  time.Time
+}
+
+// KeepAliveWindow is how long before the refresh token's expiry a
+// credential is refreshed at the latest (keep-alive) and warned about:
+// 7 days, or a quarter of the refresh token's life when that is shorter.
+const KeepAliveWindow = 7 * 24 * time.Hour
+
+// RefreshTokenWindow is KeepAliveWindow for a refresh token living from
+// issued (zero: unknown, the full window) to rtExp.
+func RefreshTokenWindow(issued, rtExp time.Time) time.Duration {
+	w := KeepAliveWindow
+	if !issued.IsZero() && issued.Before(rtExp) {
+		w = min(w, rtExp.Sub(issued)/4)
+	}
+	return w
+}
+
+// KeepAlive returns when an otherwise idle credential must be refreshed so
+// that its refresh token does not die unused (GitHub's rotating 6-month
+// refresh tokens, Intuit's x_refresh_token_expires_in): RefreshTokenWindow
+// before RefreshTokenExpiresAt. ok is false when there is no refresh-token
+// expiry, or when the current access token (IssuedAt) was already obtained
+// inside that window: the last refresh did not extend the refresh token,
+// refreshing again would not either, and must not loop.
+func KeepAlive(p Plan) (at time.Time, ok bool) {
+	if p.RefreshTokenExpiresAt.IsZero() {
+		return time.Time{}, false
+	}
+	at = p.RefreshTokenExpiresAt.Add(-RefreshTokenWindow(p.RefreshTokenIssuedAt, p.RefreshTokenExpiresAt))
+	if !p.IssuedAt.IsZero() && !p.IssuedAt.Before(at) {
+		return time.Time{}, false
+	}
+	return at, true
 }
 
 // NextRefresh returns when the credential should be refreshed next, or the
@@ -30,7 +68,9 @@ type Plan struct {
 // refresh_before the refresh happens that long before expiry, moved earlier
 // by up to a tenth of the window (at most a minute). A refresh is never
 // planned before a quarter of the lifetime has passed, so a window longer
-// than the lifetime cannot turn into a refresh loop.
+// than the lifetime cannot turn into a refresh loop. The keep-alive point
+// (KeepAlive) wins when it is earlier, also for a credential with no expiry
+// and no schedule.
 func NextRefresh(p Plan) time.Time {
 	var at time.Time
 	if !p.ExpiresAt.IsZero() {
@@ -59,6 +99,9 @@ func NextRefresh(p Plan) time.Time {
 		if next := p.Schedule.Next(p.Now); !next.IsZero() && (at.IsZero() || next.Before(at)) {
 			at = next
 		}
+	}
+	if ka, ok := KeepAlive(p); ok && (at.IsZero() || ka.Before(at)) {
+		at = ka
 	}
 	if !at.IsZero() && at.Before(p.Now.Add(p.MinDelay)) {
 		at = p.Now.Add(p.MinDelay)

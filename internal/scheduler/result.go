@@ -30,6 +30,10 @@ func (s *Scheduler) finish(j job, res result) {
 		return // removed (or removed and re-added) by a reload meanwhile
 	}
 	now := s.now()
+	if res.recheck {
+		s.recheckedLocked(e, j, res, now)
+		return
+	}
 	if res.spent {
 		s.obs.RefreshFinished(j.cred.Name, res.duration, res.err)
 	}
@@ -67,6 +71,9 @@ func (s *Scheduler) finish(j job, res result) {
 			// (queueing for a worker, intent save); tokend-bench reads it.
 			fields = append(fields, zap.Time("planned_at", j.planned), zap.Duration("late", res.started.Sub(j.planned)))
 		}
+		if res.issued != "" {
+			fields = append(fields, zap.String("issued_token_type", res.issued)) // a type URI, not a secret
+		}
 		e.log.Info("refreshed", fields...)
 	}
 	s.sinkResultsLocked(e, j, res, now)
@@ -103,6 +110,7 @@ func (s *Scheduler) failedLocked(e *entry, j job, res result, now time.Time) {
 		e.status = state.StatusNeedsReauth
 		e.next = time.Time{}
 		e.seq[jobRefresh]++
+		s.recheckLaterLocked(e, now) // a shared store may receive a new token (recheck.go)
 		msg := "refresh failed permanently; credential needs re-authorization (run tokend authorize or tokend import); the last good access token stays in the sinks until it expires"
 		if j.unknown {
 			msg = "refresh failed permanently after an interrupted refresh whose outcome was unknown: the provider most likely rotated the refresh token and the answer never reached disk; credential needs re-authorization"
@@ -219,11 +227,15 @@ func errorFields(ei *state.ErrorInfo) []zap.Field {
 
 // recFields are the fields of every state-change log line.
 func (s *Scheduler) recFields(e *entry) []zap.Field {
-	return []zap.Field{
+	f := []zap.Field{
 		zap.String("status", string(e.status)),
 		zap.Time("expires_at", e.rec.ExpiresAt),
 		zap.Time("next_refresh", e.next),
 		zap.Uint64("generation", e.rec.Generation),
 		zap.String("token_fp", e.rec.AccessToken.Fingerprint()),
 	}
+	if !e.rec.RefreshTokenExpiresAt.IsZero() {
+		f = append(f, zap.Time("refresh_token_expires_at", e.rec.RefreshTokenExpiresAt))
+	}
+	return f
 }

@@ -57,6 +57,16 @@ type TokenSource interface {
 	Renew(ctx context.Context, refreshToken secret.Secret) (grants.Token, error)
 }
 
+// Preparer is an optional power of a TokenSource that must do something
+// before it can send a request at all (a credential whose issuer was down at
+// start-up discovers its endpoints first). refresh calls Prepare after the
+// re-check and before recording the intent, so a failure there is known not
+// to have spent the refresh token (no "outcome unknown" afterwards); its
+// error is classified like Renew's. Renew may assume Prepare succeeded.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // Sink delivers an access token. Write must be atomic from a reader's point of
 // view, safe for concurrent use across credentials and honour ctx. An error
 // leaves the previous token in place; the scheduler retries it on its own
@@ -112,6 +122,10 @@ type Options struct {
 	// AnswerWait is how long shutdown lets unanswered token requests run
 	// before cancelling them (default 1s, at most ShutdownGrace; stopping.go).
 	AnswerWait time.Duration
+	// ReauthRecheck is how often a credential in needs_reauth has its record
+	// re-read from a shared store (a Claimer), to adopt a token another
+	// writer stored (default DefaultReauthRecheck; recheck.go).
+	ReauthRecheck time.Duration
 }
 
 // Scheduler keeps a set of credentials refreshed. Create with New, start with Run.
@@ -171,6 +185,9 @@ func New(opts Options, creds []Credential) (*Scheduler, error) {
 	}
 	if opts.MinInterval <= 0 {
 		opts.MinInterval = 2 * time.Second
+	}
+	if opts.ReauthRecheck <= 0 {
+		opts.ReauthRecheck = DefaultReauthRecheck
 	}
 	if opts.Backoff == (Backoff{}) {
 		opts.Backoff = DefaultBackoff
@@ -295,7 +312,8 @@ func (s *Scheduler) dispatchDue(workCtx context.Context) time.Duration {
 }
 
 // shutdown waits for in-flight jobs (answered refreshes finish their save),
-// then cancels what is left.
+// then cancels what is left. It returns an *UnsavedError naming the
+// credentials whose answered refresh could not be saved.
 func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 	s.mu.Lock()
 	s.stopped = true
@@ -333,6 +351,9 @@ func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 			zap.Duration("grace", s.opts.ShutdownGrace))
 	}
 	s.log.Info("stopped")
+	if len(lost) > 0 {
+		return &UnsavedError{Credentials: lost}
+	}
 	return nil
 }
 

@@ -50,14 +50,20 @@ func (h *harness) start() {
 }
 
 func (h *harness) stop() {
-	if h.done == nil {
-		return
-	}
-	h.cancel()
-	if err := <-h.done; err != nil {
+	if err := h.stopErr(); err != nil {
 		h.t.Errorf("Run: %v", err)
 	}
+}
+
+// stopErr stops the scheduler and returns what Run returned.
+func (h *harness) stopErr() error {
+	if h.done == nil {
+		return nil
+	}
+	h.cancel()
+	err := <-h.done
 	h.done = nil
+	return err
 }
 
 func (h *harness) status() CredentialStatus { return h.s.Snapshot()[0] }

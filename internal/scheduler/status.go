@@ -36,6 +36,9 @@ type CredentialStatus struct {
 	TokenFP     string           `json:"token_fingerprint"`
 	Attempt     int              `json:"failed_attempts"`
 	Sinks       []SinkStatus     `json:"sinks"`
+	// RefreshTokenExpiresAt is when the stored refresh token dies, when the
+	// provider said (refresh_token_expires_in); left out when unknown.
+	RefreshTokenExpiresAt time.Time `json:"refresh_token_expires_at,omitzero"`
 }
 
 // SinkStatus is the delivery state of one sink. OK is whether the last
@@ -80,7 +83,7 @@ func (s *Scheduler) statusLocked(e *entry) CredentialStatus {
 	st := CredentialStatus{
 		Name: e.cred.Name, Status: e.status, ExpiresAt: e.rec.ExpiresAt, NextRefresh: e.next,
 		Generation: e.rec.Generation, LastSuccess: e.rec.LastSuccess, LastError: e.rec.LastError,
-		TokenFP: e.fingerprintLocked(), Attempt: e.attempt,
+		TokenFP: e.fingerprintLocked(), Attempt: e.attempt, RefreshTokenExpiresAt: e.rec.RefreshTokenExpiresAt,
 	}
 	if e.inflight && st.Status != state.StatusNeedsReauth {
 		st.Status = state.StatusRefreshing

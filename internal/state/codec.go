@@ -13,6 +13,10 @@ import (
 
 // schemaVersion is the on-disk record format written by this build. Any
 // change to diskRecord that an older tokend would misread must bump it.
+// Optional fields added later (refresh_token_expires_at, _issued_at, extra) are omitted
+// when unused, so such a record is byte for byte what older builds wrote;
+// an older build refuses a record that uses them ("unexpected field")
+// rather than misreading it.
 const schemaVersion = 1
 
 // codec turns a Record into the bytes stored under its name and back.
@@ -48,6 +52,10 @@ type diskRecord struct {
 	LastError    *diskError  `json:"last_error,omitempty"`
 	Status       string      `json:"status,omitempty"`
 	Intent       *diskIntent `json:"intent,omitempty"`
+	// RefreshTokenExpiresAt and Extra are optional (see schemaVersion).
+	RefreshTokenExpiresAt string            `json:"refresh_token_expires_at,omitempty"`
+	RefreshTokenIssuedAt  string            `json:"refresh_token_issued_at,omitempty"`
+	Extra                 map[string]string `json:"extra,omitempty"`
 }
 
 // diskError is the on-disk form of ErrorInfo.
@@ -85,6 +93,18 @@ func (jsonCodec) encode(rec Record) ([]byte, error) {
 	}
 	if d.LastSuccess, err = encodeTime("last_success", rec.LastSuccess); err != nil {
 		return nil, err
+	}
+	if d.RefreshTokenExpiresAt, err = encodeTime("refresh_token_expires_at", rec.RefreshTokenExpiresAt); err != nil {
+		return nil, err
+	}
+	if d.RefreshTokenIssuedAt, err = encodeTime("refresh_token_issued_at", rec.RefreshTokenIssuedAt); err != nil {
+		return nil, err
+	}
+	for k, v := range rec.Extra {
+		if d.Extra == nil {
+			d.Extra = make(map[string]string, len(rec.Extra))
+		}
+		d.Extra[k] = v.Reveal()
 	}
 	if e := rec.LastError; e != nil {
 		d.LastError = &diskError{Class: e.Class, Code: e.Code, Description: e.Description}
@@ -150,6 +170,18 @@ func (jsonCodec) decode(name string, data []byte) (Record, error) {
 	}
 	if rec.LastSuccess, err = decodeTime("last_success", d.LastSuccess); err != nil {
 		return Record{}, err
+	}
+	if rec.RefreshTokenExpiresAt, err = decodeTime("refresh_token_expires_at", d.RefreshTokenExpiresAt); err != nil {
+		return Record{}, err
+	}
+	if rec.RefreshTokenIssuedAt, err = decodeTime("refresh_token_issued_at", d.RefreshTokenIssuedAt); err != nil {
+		return Record{}, err
+	}
+	for k, v := range d.Extra {
+		if rec.Extra == nil {
+			rec.Extra = make(map[string]secret.Secret, len(d.Extra))
+		}
+		rec.Extra[k] = secret.New(v)
 	}
 	if e := d.LastError; e != nil {
 		rec.LastError = &ErrorInfo{Class: e.Class, Code: e.Code, Description: e.Description}

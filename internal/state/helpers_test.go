@@ -27,8 +27,11 @@ func fullRecord(name string) Record {
 			Description: "provider said try later",
 			At:          at.Add(-2 * time.Minute),
 		},
-		Status: StatusBackoff,
-		Intent: &Intent{Generation: 43, StartedAt: at.Add(time.Second)},
+		Status:                StatusBackoff,
+		Intent:                &Intent{Generation: 43, StartedAt: at.Add(time.Second)},
+		RefreshTokenExpiresAt: at.Add(90 * 24 * time.Hour),
+		RefreshTokenIssuedAt:  at.Add(-time.Hour),
+		Extra:                 map[string]secret.Secret{"instance_url": secret.New("https://" + name + ".example")},
 	}
 }
 
@@ -36,7 +39,7 @@ func fullRecord(name string) Record {
 // that whoever adds one also teaches the codec and assertRecord about it.
 func TestRecordShape(t *testing.T) {
 	for typ, want := range map[reflect.Type]int{
-		reflect.TypeFor[Record]():    12,
+		reflect.TypeFor[Record]():    15,
 		reflect.TypeFor[ErrorInfo](): 4,
 		reflect.TypeFor[Intent]():    2,
 	} {
@@ -89,6 +92,14 @@ func assertRecord(t *testing.T, got, want Record) {
 			t.Errorf("Intent.Generation = %d, want %d", g.Generation, w.Generation)
 		}
 		tm("Intent.StartedAt", g.StartedAt, w.StartedAt)
+	}
+	tm("RefreshTokenExpiresAt", got.RefreshTokenExpiresAt, want.RefreshTokenExpiresAt)
+	tm("RefreshTokenIssuedAt", got.RefreshTokenIssuedAt, want.RefreshTokenIssuedAt)
+	if len(got.Extra) != len(want.Extra) {
+		t.Errorf("Extra has %d fields, want %d", len(got.Extra), len(want.Extra))
+	}
+	for k, w := range want.Extra {
+		str("Extra."+k, got.Extra[k].Reveal(), w.Reveal())
 	}
 }
 

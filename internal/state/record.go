@@ -5,6 +5,7 @@ package state
 
 import (
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/tokend/tokend/internal/secret"
@@ -65,6 +66,19 @@ type Record struct {
 	LastError    *ErrorInfo
 	Status       Status
 	Intent       *Intent
+	// RefreshTokenExpiresAt is when the stored refresh token dies
+	// (refresh_token_expires_in); zero: unknown or never.
+	// RefreshTokenIssuedAt is when that expiry was last extended: the
+	// issue time of the answer that brought a new refresh token or moved
+	// the expiry later; with it RefreshTokenExpiresAt gives the refresh
+	// token's whole life (the keep-alive window is a share of it).
+	RefreshTokenExpiresAt time.Time
+	RefreshTokenIssuedAt  time.Time
+	// Extra holds the kept token-response fields (the credential's
+	// extra_fields), nil when none. A later answer replaces the fields it
+	// carries and leaves the others as they were. Secrets for logging
+	// purposes: id_token is a credential.
+	Extra map[string]secret.Secret
 }
 
 // Tokens is what a token endpoint (a refresh) or an out-of-band bootstrap
@@ -76,6 +90,13 @@ type Tokens struct {
 	Scope        string
 	ExpiresAt    time.Time // zero: unknown
 	IssuedAt     time.Time // zero: the transition's fallback (see Refreshed, Imported)
+	// RefreshTokenExpiresAt is the refresh token's expiry when the answer
+	// gave one; zero keeps the stored one if the refresh token did not
+	// change, and clears it if it did.
+	RefreshTokenExpiresAt time.Time
+	// Extra are the kept response fields the answer carried; merged into
+	// the record's (see Record.Extra).
+	Extra map[string]secret.Secret
 }
 
 // WithIntent is r about to present its refresh token to the token endpoint:
@@ -134,9 +155,22 @@ func (r Record) Imported(name string, t Tokens, now time.Time) Record {
 // next is the common part of Refreshed and Imported.
 func (r Record) next(t Tokens, now time.Time) Record {
 	r.Generation++
-	if !t.RefreshToken.IsZero() {
-		r.RefreshToken = t.RefreshToken
+	switch {
+	case !t.RefreshToken.IsZero():
+		r.RefreshToken, r.RefreshTokenExpiresAt, r.RefreshTokenIssuedAt = t.RefreshToken, t.RefreshTokenExpiresAt, time.Time{}
+		if !t.RefreshTokenExpiresAt.IsZero() {
+			r.RefreshTokenIssuedAt = t.IssuedAt
+		}
+	case !t.RefreshTokenExpiresAt.IsZero():
+		// The same refresh token, its remaining life restated (Intuit): an
+		// expiry that moved later by more than a minute is an extension; a
+		// restated one (seconds of jitter) is not.
+		if t.RefreshTokenExpiresAt.Sub(r.RefreshTokenExpiresAt) > time.Minute {
+			r.RefreshTokenIssuedAt = t.IssuedAt
+		}
+		r.RefreshTokenExpiresAt = t.RefreshTokenExpiresAt
 	}
+	r.Extra = mergeExtra(r.Extra, t.Extra)
 	r.AccessToken, r.TokenType, r.Scope = t.AccessToken, t.TokenType, t.Scope
 	r.ExpiresAt, r.IssuedAt = t.ExpiresAt, t.IssuedAt
 	r.Intent, r.LastError, r.Status = nil, nil, StatusPending
@@ -144,4 +178,16 @@ func (r Record) next(t Tokens, now time.Time) Record {
 		r.Status, r.LastSuccess = StatusOK, now
 	}
 	return r
+}
+
+// mergeExtra is old with every field of update set over it, in a new map
+// (records are values: the old map may be shared with a copy).
+func mergeExtra(old, update map[string]secret.Secret) map[string]secret.Secret {
+	if len(update) == 0 {
+		return old
+	}
+	out := make(map[string]secret.Secret, len(old)+len(update))
+	maps.Copy(out, old)
+	maps.Copy(out, update)
+	return out
 }

@@ -26,6 +26,11 @@ type ImportRequest struct {
 	Scope        string
 	ExpiresAt    time.Time
 	IssuedAt     time.Time
+	// RefreshTokenExpiresAt (zero: not given) and Extra (the kept response
+	// fields; nil: none) travel only when set, so an older daemon still
+	// accepts a request that does not use them.
+	RefreshTokenExpiresAt time.Time
+	Extra                 map[string]secret.Secret
 }
 
 // importBody is the wire form of ImportRequest (secret.Secret redacts itself
@@ -37,6 +42,9 @@ type importBody struct {
 	Scope        string     `json:"scope,omitempty"`
 	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
 	IssuedAt     *time.Time `json:"issued_at,omitempty"`
+	// Optional; see ImportRequest.
+	RefreshTokenExpiresAt *time.Time        `json:"refresh_token_expires_at,omitempty"`
+	Extra                 map[string]string `json:"extra_fields,omitempty"`
 }
 
 func (r ImportRequest) wire() importBody {
@@ -48,6 +56,16 @@ func (r ImportRequest) wire() importBody {
 	if !r.IssuedAt.IsZero() {
 		t := r.IssuedAt.UTC()
 		b.IssuedAt = &t
+	}
+	if !r.RefreshTokenExpiresAt.IsZero() {
+		t := r.RefreshTokenExpiresAt.UTC()
+		b.RefreshTokenExpiresAt = &t
+	}
+	for k, v := range r.Extra {
+		if b.Extra == nil {
+			b.Extra = make(map[string]string, len(r.Extra))
+		}
+		b.Extra[k] = v.Reveal()
 	}
 	return b
 }
@@ -82,6 +100,15 @@ func decodeImport(r io.Reader) (scheduler.ImportedToken, error) {
 	}
 	if b.IssuedAt != nil {
 		tok.IssuedAt = *b.IssuedAt
+	}
+	if b.RefreshTokenExpiresAt != nil {
+		tok.RefreshTokenExpiresAt = *b.RefreshTokenExpiresAt
+	}
+	for k, v := range b.Extra {
+		if tok.Extra == nil {
+			tok.Extra = make(map[string]secret.Secret, len(b.Extra))
+		}
+		tok.Extra[k] = secret.New(v)
 	}
 	return tok, nil
 }

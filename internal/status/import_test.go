@@ -27,3 +27,17 @@ func TestImportKeepsIssuedAt(t *testing.T) {
 		t.Fatalf("Import without issued_at: %v %v", err, ts.b.imported["svc"].IssuedAt)
 	}
 }
+
+// TestImportCarriesRefreshTokenExpiryAndExtra: tokend authorize's answer
+// reaches a running daemon with the refresh token's expiry and the kept
+// fields, as the direct store path keeps them.
+func TestImportCarriesRefreshTokenExpiryAndExtra(t *testing.T) {
+	ts := startServer(t, "127.0.0.1:0", healthyBackend())
+	rtExp := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
+	err := ts.client.Import(context.Background(), "app", ImportRequest{RefreshToken: secret.New("rt-x"), AccessToken: secret.New("at-x"),
+		RefreshTokenExpiresAt: rtExp, Extra: map[string]secret.Secret{"id_token": secret.New("idt-x"), "instance_url": secret.New("https://i.example")}})
+	got := ts.b.imported["app"]
+	if err != nil || !got.RefreshTokenExpiresAt.Equal(rtExp) || got.Extra["id_token"].Reveal() != "idt-x" || got.Extra["instance_url"].Reveal() != "https://i.example" {
+		t.Fatalf("Import: %v, got %+v", err, got)
+	}
+}

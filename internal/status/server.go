@@ -177,6 +177,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/credentials/{name}/refresh", s.admin(s.refresh))
 	mux.Handle("POST /v1/credentials/{name}/import", s.admin(s.importToken))
 	mux.Handle("POST /v1/reload", s.admin(s.reload))
+	mux.Handle("GET /v1/credentials/{name}/token", s.admin(s.token)) // token.go
 	return mux
 }
 

@@ -1,5 +1,5 @@
 // Package vaultclient is tokend's Vault client: it builds a vault/api client from
-// the [vault] table, logs in (token, AppRole or Kubernetes auth), and keeps
+// the [vault] table, logs in (token, AppRole, Kubernetes or JWT auth), and keeps
 // the Vault token alive with the api's LifetimeWatcher, logging in again when
 // the token can no longer be renewed.
 //
@@ -34,13 +34,13 @@ type Config struct {
 	CACert          string // PEM file of CAs to trust
 	TLSSkipVerify   bool   // no certificate verification (tests only)
 	Namespace       string // Vault Enterprise namespace
-	Auth            string // token (default) | approle | kubernetes
+	Auth            string // token (default) | approle | kubernetes | jwt
 	TokenFile       string // auth = "token": else VAULT_TOKEN, else ~/.vault-token
 	RoleID          string // auth = "approle": role_id or RoleIDFile
 	RoleIDFile      string
 	SecretIDFile    string
 	SecretIDWrapped bool   // SecretIDFile holds a response-wrapping token
-	Role            string // auth = "kubernetes": role and service-account JWT file
+	Role            string // auth = "kubernetes" or "jwt": role and the JWT file, read at every login
 	JWTPath         string
 	Mount           string // the auth method's mount
 }
@@ -62,6 +62,8 @@ type Client struct {
 	auth     atomic.Pointer[api.SecretAuth] // last login's auth block (nil: static token)
 	logins   atomic.Int64
 	renewals atomic.Int64
+
+	checks checkCache // Prefetch's answers for the sinks' start-up checks
 }
 
 // New builds the client from cfg and logs in once (bounded by ctx and
@@ -134,6 +136,8 @@ func (c *Client) login(ctx context.Context) error {
 		sec, err = c.loginAppRole(ctx)
 	case "kubernetes":
 		sec, err = c.loginKubernetes(ctx)
+	case "jwt":
+		sec, err = c.loginJWT(ctx)
 	default:
 		err = fmt.Errorf("unknown auth method %q", method)
 	}
@@ -227,6 +231,24 @@ func (c *Client) loginKubernetes(ctx context.Context) (*api.Secret, error) {
 		return nil, err
 	}
 	return c.api.Auth().Login(ctx, m)
+}
+
+// loginJWT logs in with Vault's JWT auth method (auth/<mount>/login with
+// role and jwt), which validates the token itself — against configured
+// public keys, a JWKS URL or OIDC discovery — without a TokenReview call.
+// vault/api has no helper module for it. The file is read at every login,
+// so a rotating projected service-account token is followed.
+func (c *Client) loginJWT(ctx context.Context) (*api.Secret, error) {
+	jwt, err := readTrimmed(c.cfg.JWTPath)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := c.api.Logical().WriteWithContext(ctx, "auth/"+strings.Trim(c.cfg.Mount, "/")+"/login",
+		map[string]any{"role": c.cfg.Role, "jwt": jwt})
+	if err == nil && sec != nil && sec.Auth != nil {
+		c.api.SetToken(sec.Auth.ClientToken) // as Auth().Login does for the other methods
+	}
+	return sec, err
 }
 
 // readTrimmed reads a credential file; errors name the file, never its content.

@@ -11,20 +11,34 @@ import (
 // KVVersion returns the version (1 or 2) of the KV engine mounted at mount,
 // using sys/internal/ui/mounts, which any token with access under the mount
 // may read (the vault CLI does the same). A mount that is not KV is an error.
+// A fresh Prefetch answers without a request.
 func (c *Client) KVVersion(ctx context.Context, mount string) (int, error) {
+	if a, ok := c.cachedMount(mount); ok {
+		return a.version, a.err
+	}
+	return c.kvVersion(ctx, mount)
+}
+
+// MountError is Vault's answer that a mount is missing or not KV (not a
+// failure to ask).
+type MountError struct{ msg string }
+
+func (e *MountError) Error() string { return e.msg }
+
+func (c *Client) kvVersion(ctx context.Context, mount string) (int, error) {
 	sec, err := c.api.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+mount)
 	if err != nil {
 		return 0, Describe(err)
 	}
 	if sec == nil || sec.Data == nil {
-		return 0, fmt.Errorf("mount %q not found", mount)
+		return 0, &MountError{fmt.Sprintf("mount %q not found", mount)}
 	}
 	typ, _ := sec.Data["type"].(string)
 	if typ != "kv" && typ != "generic" {
-		return 0, fmt.Errorf("mount %q is a %q engine, not kv", mount, typ)
+		return 0, &MountError{fmt.Sprintf("mount %q is a %q engine, not kv", mount, typ)}
 	}
 	if p, _ := sec.Data["path"].(string); p != "" && strings.TrimSuffix(p, "/") != mount {
-		return 0, fmt.Errorf("mount %q not found (the path belongs to mount %q)", mount, strings.TrimSuffix(p, "/"))
+		return 0, &MountError{fmt.Sprintf("mount %q not found (the path belongs to mount %q)", mount, strings.TrimSuffix(p, "/"))}
 	}
 	opts, _ := sec.Data["options"].(map[string]any)
 	if v, _ := opts["version"].(string); v == "2" {
@@ -34,8 +48,16 @@ func (c *Client) KVVersion(ctx context.Context, mount string) (int, error) {
 }
 
 // Capabilities returns the token's capabilities on each path
-// (sys/capabilities-self).
+// (sys/capabilities-self). A fresh Prefetch that covers every path answers
+// without a request.
 func (c *Client) Capabilities(ctx context.Context, paths ...string) (map[string][]string, error) {
+	if caps, ok := c.cachedCaps(paths); ok {
+		return caps, nil
+	}
+	return c.capabilities(ctx, paths)
+}
+
+func (c *Client) capabilities(ctx context.Context, paths []string) (map[string][]string, error) {
 	sec, err := c.api.Logical().WriteWithContext(ctx, "sys/capabilities-self", map[string]any{"paths": paths})
 	if err != nil {
 		return nil, Describe(err)

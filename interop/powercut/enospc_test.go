@@ -257,6 +257,11 @@ func TestFullDiskShutdownNamesUnsaved(t *testing.T) {
 			t.Errorf("%s: held at stop but not named as unsaved (per-credential line %v)", c, named[c])
 		}
 	}
+	if len(held) > 0 {
+		if code := cmd.ProcessState.ExitCode(); code != 6 {
+			t.Errorf("tokend exited %d after losing answered refreshes; want 6 (README exit codes)", code)
+		}
+	}
 	t.Logf("full-disk, space not freed: held=%d %v named=%d exit_code=%d stop_took=%v",
 		len(held), keys(held), len(named), cmd.ProcessState.ExitCode(), took.Round(time.Millisecond))
 }

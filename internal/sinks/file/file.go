@@ -55,6 +55,12 @@ type Options struct {
 	// stacks) for the life of the process: without a bound, a start-up burst
 	// grows one thread per concurrent writer.
 	Slots chan struct{}
+	// Encode, if set, replaces Format: it turns a token into the file's
+	// bytes (the template sink renders its template). Its error must not
+	// hold the token.
+	Encode func(sinks.Token) ([]byte, error)
+	// Kind, if set, replaces "file" in the sink's name ("template:/path").
+	Kind string
 }
 
 // Sink writes access tokens to one file. It is safe for concurrent use;
@@ -65,7 +71,8 @@ type Sink struct {
 	format string
 	mode   fs.FileMode
 	write  func(path string, data []byte, perm fs.FileMode) error
-	slots  chan struct{} // nil: unbounded
+	slots  chan struct{}                     // nil: unbounded
+	enc    func(sinks.Token) ([]byte, error) // nil: format
 
 	// wrote is set once this Sink has written (or found) its current
 	// content; until then Write first compares with the file on disk.
@@ -84,7 +91,7 @@ func New(opts Options) (*Sink, error) {
 	if format == "" {
 		format = FormatRaw
 	}
-	if format != FormatRaw && format != FormatJSON {
+	if format != FormatRaw && format != FormatJSON && opts.Encode == nil {
 		return nil, fmt.Errorf("file sink %s: unknown format %q (want %q or %q)", path, opts.Format, FormatRaw, FormatJSON)
 	}
 	mode := opts.Mode
@@ -108,8 +115,12 @@ func New(opts Options) (*Sink, error) {
 	if opts.DirSync != nil {
 		write = opts.DirSync.WriteFile
 	}
-	name := namePrefix + path
-	return &Sink{name: name, path: name[len(namePrefix):], format: format, mode: mode, write: write, slots: opts.Slots}, nil
+	prefix := namePrefix
+	if opts.Kind != "" {
+		prefix = opts.Kind + ":"
+	}
+	name := prefix + path
+	return &Sink{name: name, path: name[len(prefix):], format: format, mode: mode, write: write, slots: opts.Slots, enc: opts.Encode}, nil
 }
 
 // Write atomically replaces the file with tok. It returns ctx.Err() without
@@ -168,9 +179,15 @@ type jsonToken struct {
 	TokenType   string `json:"token_type"`
 	ExpiresAt   string `json:"expires_at,omitempty"`
 	Scope       string `json:"scope,omitempty"`
+	// ExtraFields are the kept response fields (sinks.Token.Extra: the
+	// credential's extra_fields), omitted when there are none.
+	ExtraFields map[string]string `json:"extra_fields,omitempty"`
 }
 
 func (s *Sink) encode(tok sinks.Token) ([]byte, error) {
+	if s.enc != nil {
+		return s.enc(tok)
+	}
 	if s.format == FormatRaw {
 		return []byte(tok.AccessToken.Reveal()), nil
 	}
@@ -178,6 +195,7 @@ func (s *Sink) encode(tok sinks.Token) ([]byte, error) {
 		AccessToken: tok.AccessToken.Reveal(),
 		TokenType:   tok.TokenType,
 		Scope:       tok.Scope,
+		ExtraFields: tok.Extra,
 	}
 	if !tok.ExpiresAt.IsZero() {
 		doc.ExpiresAt = tok.ExpiresAt.UTC().Format(time.RFC3339)
@@ -186,14 +204,15 @@ func (s *Sink) encode(tok sinks.Token) ([]byte, error) {
 	enc := json.NewEncoder(&buf) // Encode appends the trailing newline
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(doc); err != nil {
-		// Cannot happen for a struct of strings; json's errors would not
+		// Cannot happen for a struct of strings and a map of them; json's errors would not
 		// quote the value anyway.
 		return nil, fmt.Errorf("encoding json: %w", err)
 	}
 	return buf.Bytes(), nil
 }
 
-// String identifies the sink in logs: "file:/path".
+// String identifies the sink in logs: "file:/path" (Options.Kind in place
+// of "file" when set).
 func (s *Sink) String() string { return s.name }
 
 const namePrefix = "file:"

@@ -311,3 +311,27 @@ func TestFirstWriteSkipsIdenticalFile(t *testing.T) {
 		t.Fatal("a file changed by hand was not rewritten")
 	}
 }
+
+// TestWriteJSONExtraFields: the kept response fields appear under
+// extra_fields (map keys sorted by encoding/json), and only in json format.
+func TestWriteJSONExtraFields(t *testing.T) {
+	dir := t.TempDir()
+	tok := token()
+	tok.Extra = map[string]string{"instance_url": "https://acme.my.salesforce.com", "id_token": "eyJ.eyJ.sig"}
+	path := filepath.Join(dir, "token.json")
+	if err := newSink(t, Options{Path: path, Format: FormatJSON}).Write(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"access_token":"` + tokenValue + `","token_type":"Bearer","expires_at":"2030-01-02T02:04:05Z","scope":"read write",` +
+		`"extra_fields":{"id_token":"eyJ.eyJ.sig","instance_url":"https://acme.my.salesforce.com"}}` + "\n"
+	if got := readFile(t, path); got != want {
+		t.Errorf("json content:\n got %q\nwant %q", got, want)
+	}
+	raw := filepath.Join(dir, "token")
+	if err := newSink(t, Options{Path: raw}).Write(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, raw); got != tokenValue {
+		t.Errorf("raw content = %q, want the access token only", got)
+	}
+}

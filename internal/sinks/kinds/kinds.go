@@ -17,6 +17,7 @@ import (
 	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/sinks/envfile"
 	"github.com/tokend/tokend/internal/sinks/file"
+	templatesink "github.com/tokend/tokend/internal/sinks/template"
 	vaultsink "github.com/tokend/tokend/internal/sinks/vault"
 	"github.com/tokend/tokend/internal/vaultclient"
 )
@@ -25,7 +26,9 @@ import (
 var table = [...]Kind{
 	{Name: "file", File: OwnFile, New: newOf[file.Config], Build: func(o Options, e Env) (Sink, error) { return built(o.(*file.Config).Build(e.File)) }},
 	{Name: "envfile", File: SharedFile, PartKey: "var", New: newOf[envfile.Config], Build: func(o Options, e Env) (Sink, error) { return built(o.(*envfile.Config).Build(e.EnvFiles)) }},
-	{Name: "vault", Vault: true, New: newOf[vaultsink.Config], Build: func(o Options, e Env) (Sink, error) { return built(o.(*vaultsink.Config).Build(e.Vault, e.Credential)) }},
+	{Name: "template", File: OwnFile, New: newOf[templatesink.Config], Build: func(o Options, e Env) (Sink, error) { return built(o.(*templatesink.Config).Build(e.File)) }},
+	{Name: "vault", Vault: true, New: newOf[vaultsink.Config], Build: func(o Options, e Env) (Sink, error) { return built(o.(*vaultsink.Config).Build(e.Vault, e.Credential)) },
+		Prepare: func(all []Options, e Env) error { return vaultsink.Prepare(asConfigs[vaultsink.Config](all), e.Vault) }},
 }
 
 // Kind is one sink kind: an entry of the table.
@@ -43,6 +46,12 @@ type Kind struct {
 	// valid), doing the kind's start-up check (directory writable, Vault
 	// policy allows the writes). env is what the daemon lends its sinks.
 	Build func(o Options, env Env) (Sink, error)
+	// Prepare, when set, is called once per build with the options of
+	// every sink of this kind before any of them is built, so the kind can
+	// do its shared start-up checks at once (the Vault kind: each mount once,
+	// every policy in one request). An error is not fatal: Build still checks
+	// each sink and reports its own problem.
+	Prepare func(all []Options, env Env) error
 }
 
 // FileUse is how the sinks of a kind use the filesystem.
@@ -88,6 +97,17 @@ type Env struct {
 	File       file.Options        // CheckDir, DirSync and Slots shared by file sinks
 	EnvFiles   envfile.Files       // the env-files shared by envfile sinks
 	Vault      *vaultclient.Client // nil without a [vault] table
+}
+
+// asConfigs converts a kind's options back to its own config type.
+func asConfigs[T any](all []Options) []*T {
+	out := make([]*T, 0, len(all))
+	for _, o := range all {
+		if c, ok := any(o).(*T); ok {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Lookup returns the kind named name.

@@ -37,10 +37,10 @@ func TestTableEntriesAreConsistent(t *testing.T) {
 	if _, ok := Lookup("ftp"); ok {
 		t.Fatal("unknown kind found")
 	}
-	if got := Names("or", false); got != "file, envfile or vault" {
+	if got := Names("or", false); got != "file, envfile, template or vault" {
 		t.Errorf("Names = %q", got)
 	}
-	if got := Names("and", true); got != "file and envfile" {
+	if got := Names("and", true); got != "file, envfile and template" {
 		t.Errorf("file kinds = %q", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tokend/tokend/internal/sinks"
@@ -36,6 +37,17 @@ const casAttempts = 3
 // Sink writes tokens to one Vault KV key. It is safe for concurrent use.
 type Sink struct {
 	o Options
+
+	// last is the KV v2 version this sink last wrote and the generation
+	// in it: the next write uses it as its cas without reading the
+	// metadata first (2 requests per rotation instead of 3). A CAS
+	// mismatch means another writer got in: then the sink reads the
+	// metadata and decides as before.
+	mu   sync.Mutex
+	last struct {
+		version int
+		gen     uint64
+	}
 }
 
 // New checks the sink against Vault before tokend starts refreshing: the
@@ -102,26 +114,42 @@ func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 	if s.o.KVVersion == 1 {
 		return s.writeV1(ctx, tok)
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last.version > 0 && s.last.gen >= tok.Generation {
+		return nil // this sink already wrote the same or a newer token
+	}
+	known := s.last.version // 0: unknown, read the metadata first
 	for range casAttempts {
-		cur, custom, err := s.o.Client.KVMetadata(ctx, s.o.Mount, s.o.Path)
-		if err != nil {
-			return s.wrap(fmt.Errorf("reading metadata: %w", err))
+		cur := known
+		if cur == 0 {
+			v, custom, err := s.o.Client.KVMetadata(ctx, s.o.Mount, s.o.Path)
+			if err != nil {
+				return s.wrap(fmt.Errorf("reading metadata: %w", err))
+			}
+			if g, err := strconv.ParseUint(custom["generation"], 10, 64); err == nil && g >= tok.Generation && v > 0 {
+				return nil // the same or a newer token is already there
+			}
+			cur = v
 		}
-		if g, err := strconv.ParseUint(custom["generation"], 10, 64); err == nil && g >= tok.Generation && cur > 0 {
-			return nil // the same or a newer token is already there
-		}
-		_, err = s.o.Client.KVPut(ctx, s.o.Mount, s.o.Path, s.fields(tok), cur)
+		known = 0
+		v, err := s.o.Client.KVPut(ctx, s.o.Mount, s.o.Path, s.fields(tok), cur)
 		if vaultclient.IsCASMismatch(err) {
+			s.last.version = 0
 			continue // another writer got in first: look again
 		}
 		if err != nil {
+			s.last.version = 0
 			return s.wrap(err)
 		}
+		s.last.version, s.last.gen = v, tok.Generation
 		meta := map[string]string{"credential": tok.Credential, "generation": strconv.FormatUint(tok.Generation, 10),
 			"expires_at": formatTime(tok.ExpiresAt)}
 		if err := s.o.Client.KVSetCustomMetadata(ctx, s.o.Mount, s.o.Path, meta); err != nil {
 			// The token is written; without the generation a later stale
-			// write is still stopped by cas, so report and let it retry.
+			// write is still stopped by cas, so report and let it retry
+			// (from the metadata: the retry sets it).
+			s.last.version = 0
 			return s.wrap(fmt.Errorf("token written, setting custom_metadata failed: %w", err))
 		}
 		return nil

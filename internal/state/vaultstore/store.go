@@ -5,7 +5,8 @@
 // JSON as the file store, state.EncodeRecord, as KV fields) and
 // <prefix>/claims/<credential> holds the refresh claim (owner, expires_at).
 // Claims live in their own folder so no credential name can collide with a
-// claim key.
+// claim key; so does the issuer metadata tokend run falls back to
+// (<prefix>/discovery/<sha256 of the issuer>, discovery.go).
 //
 // Every Save is check-and-set against the version this Store last read or
 // wrote for that credential; a mismatch returns an error wrapping
