@@ -66,13 +66,18 @@ func opsClient(cfgPath string, stderr io.Writer) (*status.Client, bool) {
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", "status [--config FILE] [-o table|json] [--wide] [--sinks]", stdout, stderr)
+	fs := newFlags("status", "status [--config FILE] [-o table|json] [--wide] [--sinks] [--web [--web-listen ADDR]]", stdout, stderr)
 	cfgPath := configFlag(fs, "config file (its [status] listen and state.dir locate the daemon)")
 	output := fs.String("o", "table", "output format: table or json")
 	sinks := fs.Bool("sinks", false, "table: also list every sink (failing sinks are always listed)")
 	wide := fs.Bool("wide", false, "table: add generation and token fingerprint, show the last error whole")
+	web := fs.Bool("web", false, "serve the daemon's status page on a loopback URL (printed) until interrupted; works with a unix-socket listener")
+	webListen := fs.String("web-listen", "127.0.0.1:0", "--web: loopback address to serve the page on")
 	if code, ok := parseNoArgs(fs, args); !ok {
 		return code
+	}
+	if *web {
+		return statusWeb(*cfgPath, *webListen, stdout, stderr)
 	}
 	if *output != "table" && *output != "json" {
 		fmt.Fprintf(stderr, "tokend status: unknown output format %q (table or json)\n", *output)
@@ -99,6 +104,25 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		printSinks(stdout, sts, time.Now(), *sinks)
 	}
 	return statusExit(sts, time.Now())
+}
+
+// statusWeb is tokend status --web: it proxies the daemon's status page
+// (read-only) on a loopback URL, printed on stdout, until SIGINT or SIGTERM.
+func statusWeb(cfgPath, listen string, stdout, stderr io.Writer) int {
+	c, ok := opsClient(cfgPath, stderr)
+	if !ok {
+		return exitError
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	err := c.ServeWeb(ctx, listen, func(url string) {
+		fmt.Fprintf(stdout, "tokend status page: %s (Ctrl-C to stop)\n", url)
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "tokend status: %v\n", err)
+		return exitError
+	}
+	return exitOK
 }
 
 // statusExit is tokend status's exit code: exitNeedsReauth when a

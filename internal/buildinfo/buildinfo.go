@@ -16,6 +16,13 @@ import (
 // changed at run time.
 var Version string
 
+// Revision, when set at build time with
+// -ldflags "-X github.com/tokend/tokend/internal/buildinfo.Revision=<commit>"
+// (scripts/release does), overrides the VCS revision of the build
+// information, which builds without a .git directory (or with
+// -buildvcs=false) lack. It is never changed at run time.
+var Revision string
+
 // Info describes the running binary. Unknown fields are "unknown".
 type Info struct {
 	Version   string // release or module version, e.g. v1.2.3 or v0.0.0-2026…-abcdef123456
@@ -28,7 +35,11 @@ type Info struct {
 // Read returns the running binary's Info.
 func Read() Info {
 	bi, ok := debug.ReadBuildInfo()
-	return fromBuildInfo(bi, ok, Version)
+	in := fromBuildInfo(bi, ok, Version)
+	if Revision != "" {
+		in.Revision = Revision
+	}
+	return in
 }
 
 func fromBuildInfo(bi *debug.BuildInfo, ok bool, override string) Info {

@@ -2,6 +2,7 @@ package buildinfo
 
 import (
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -20,5 +21,18 @@ func TestFromBuildInfo(t *testing.T) {
 	}
 	if in := fromBuildInfo(nil, false, ""); in.Version != "unknown" || in.Revision != "unknown" || in.GoVersion == "" {
 		t.Fatalf("no build info: %+v", in)
+	}
+}
+
+func TestRevisionLinkerOverride(t *testing.T) {
+	// scripts/release sets Revision with -ldflags -X; a test binary has no
+	// VCS information, so Read shows the override or "unknown".
+	if got := Read().Revision; got != "unknown" {
+		t.Fatalf("a test binary has revision %q", got)
+	}
+	Revision = "3b8dd382ce7b9f0e21b0fc3d3bc161688aa5c761"
+	t.Cleanup(func() { Revision = "" })
+	if got := Read(); got.Revision != Revision || !strings.Contains(got.String(), "(revision "+Revision+", ") {
+		t.Fatalf("Read with Revision set: %+v", got)
 	}
 }

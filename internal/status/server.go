@@ -1,6 +1,7 @@
 // Package status is tokend's operations HTTP server and its client: health
-// and readiness probes, Prometheus metrics, a read-only credentials API and
-// admin endpoints (force a refresh, reload the config, import a token) that
+// and readiness probes, Prometheus metrics, a read-only credentials API, a
+// status web page at / built from the same snapshot (page.go), and admin
+// endpoints (force a refresh, reload the config, import a token) that
 // require the admin bearer token. It listens on TCP or a unix socket.
 //
 // No response ever holds a token: the credentials API returns
@@ -125,6 +126,7 @@ func (s *Server) Close() error { return s.srv.Close() }
 // Handler returns the server's routes, for tests and embedding.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.page)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
