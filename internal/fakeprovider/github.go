@@ -194,30 +194,22 @@ func (g *GitHubApp) fail(w http.ResponseWriter, status int, message, why string)
 
 // Minted lists the tokens issued, in order.
 func (g *GitHubApp) Minted() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.minted...)
+	return locked(&g.mu, &g.minted)
 }
 
 // Rejected lists why each refused request was refused.
 func (g *GitHubApp) Rejected() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.rejected...)
+	return locked(&g.mu, &g.rejected)
 }
 
 // Bodies lists the JSON bodies of the successful mints (nil: none sent).
 func (g *GitHubApp) Bodies() []map[string]any {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]map[string]any(nil), g.bodies...)
+	return locked(&g.mu, &g.bodies)
 }
 
 // AppJWTs lists every app JWT presented, in order.
 func (g *GitHubApp) AppJWTs() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.jwts...)
+	return locked(&g.mu, &g.jwts)
 }
 
 // Expiry is when token expires (zero for a token never minted).
@@ -232,4 +224,12 @@ func (g *GitHubApp) MintedAt(token string) time.Time {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.mintedAt[token]
+}
+
+// locked returns a copy of list read under mu: what the fakes' accessors
+// hand to tests while the server may still be appending.
+func locked[T any](mu *sync.Mutex, list *[]T) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	return append([]T(nil), (*list)...)
 }

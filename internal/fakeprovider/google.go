@@ -131,35 +131,25 @@ func (g *GoogleSA) fail(w http.ResponseWriter, code, desc string) {
 
 // Issued lists the access tokens issued, in order.
 func (g *GoogleSA) Issued() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.issued...)
+	return locked(&g.mu, &g.issued)
 }
 
 // Scopes lists the scope claim of each accepted assertion.
 func (g *GoogleSA) Scopes() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.scopes...)
+	return locked(&g.mu, &g.scopes)
 }
 
 // Rejected lists why each refused request was refused.
 func (g *GoogleSA) Rejected() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.rejected...)
+	return locked(&g.mu, &g.rejected)
 }
 
 // Subjects lists the sub claim of each accepted assertion ("" when none).
 func (g *GoogleSA) Subjects() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.subjects...)
+	return locked(&g.mu, &g.subjects)
 }
 
 // Assertions lists every assertion presented, in order.
 func (g *GoogleSA) Assertions() []string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return append([]string(nil), g.assertions...)
+	return locked(&g.mu, &g.assertions)
 }

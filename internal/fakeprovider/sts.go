@@ -76,21 +76,15 @@ func (s *STS) fail(w http.ResponseWriter, code, desc string) {
 
 // Issued lists the tokens issued, in order.
 func (s *STS) Issued() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.issued...)
+	return locked(&s.mu, &s.issued)
 }
 
 // Subjects lists the subject token of each successful exchange.
 func (s *STS) Subjects() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.subjects...)
+	return locked(&s.mu, &s.subjects)
 }
 
 // Rejected lists why each refused request was refused.
 func (s *STS) Rejected() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.rejected...)
+	return locked(&s.mu, &s.rejected)
 }
