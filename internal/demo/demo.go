@@ -55,6 +55,12 @@ func Run(ctx context.Context, opts Options, log *zap.Logger, out io.Writer) erro
 	if err := atomicfile.EnsureDir(dir); err != nil {
 		return err
 	}
+	// A demo already running in dir holds its store: rewriting its config
+	// and provider records under it would break it. Refuse before touching
+	// anything.
+	if err := state.CheckNotInUse(filepath.Join(dir, "state")); err != nil {
+		return fmt.Errorf("another tokend demo is running in %s (use --dir for a second one): %w", dir, err)
+	}
 	p, err := fakeprovider.New(fakeprovider.Options{AccessTTL: opts.AccessTTL, StateFile: filepath.Join(dir, "provider.json")})
 	if err != nil {
 		return fmt.Errorf("starting the demo provider: %w", err)

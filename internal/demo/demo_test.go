@@ -71,3 +71,45 @@ func TestDemoRotatesAtomicallyAndResumes(t *testing.T) {
 		t.Fatalf("second run did not resume cleanly:\n%s", out2.String())
 	}
 }
+
+// TestSecondDemoInTheSameDirRefusesBeforeTouchingIt: while a demo runs, a
+// second one on its directory says so and rewrites neither its config nor
+// its provider's records; the first keeps refreshing.
+func TestSecondDemoInTheSameDirRefusesBeforeTouchingIt(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Dir: dir, AccessTTL: time.Hour, StatusEvery: time.Hour}, zap.NewNop(), &syncbuf.Buffer{})
+	}()
+	cfgPath := filepath.Join(dir, "tokend.toml")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "demo-app.json")); err == nil {
+			break // the first demo's daemon is running (its sink is written)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first demo wrote no sink")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	provBefore, _ := os.ReadFile(filepath.Join(dir, "provider.json"))
+	err = Run(context.Background(), Options{Dir: dir}, zap.NewNop(), &syncbuf.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "another tokend demo is running in") || !strings.Contains(err.Error(), "--dir") {
+		t.Fatalf("second demo in the same directory: %v", err)
+	}
+	after, _ := os.ReadFile(cfgPath)
+	provAfter, _ := os.ReadFile(filepath.Join(dir, "provider.json"))
+	if string(after) != string(before) || string(provAfter) != string(provBefore) {
+		t.Fatal("the refused demo rewrote the running demo's config or provider records")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("the first demo: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync/atomic"
 	"syscall"
@@ -134,4 +135,28 @@ func lostError(dir, path string, mk *marker, what string) error {
 		"Put the original file back, or run `tokend store restore --dir %s` to go back to the last backup (%s*); "+
 		"to start afresh on purpose, remove %s and give every credential a new refresh token (tokend authorize or import, or a new refresh_token_file)",
 		path, what, mk.path, mk.Created.Format(time.RFC3339), ErrStoreLost, dir, path+backupInfix, mk.path)
+}
+
+// CheckNotInUse reports, without waiting and without opening the store,
+// whether a running tokend holds the store in dir: an error wrapping
+// ErrLocked if it does, nil if it does not (or there is no store yet). For
+// commands that would change what a running daemon uses (`tokend demo`
+// rewrites its config) before they open the store themselves.
+func CheckNotInUse(dir string) error {
+	path := filepath.Join(dir, dbFileName)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := lockFile(f, syscall.LOCK_SH, 0); err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return fmt.Errorf("state store %s is in use by a running tokend: %w", path, ErrLocked)
+		}
+		return err
+	}
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
