@@ -169,15 +169,19 @@ func TestProviderFaultMatrix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r.t = t
 			n, errs := r.obs.count()
-			t.Logf("%d attempts in %v", n, window)
+			t.Logf("%d attempts in %v (%d client timeouts)", n, window, timedOut(errs))
 			if n < 1 || n > tc.max {
 				t.Errorf("%d token-endpoint attempts in %v, want 1..%d", n, window, tc.max)
 			}
 			// Stopping the scheduler at the end of the window cancels a retry
 			// that may not have reached the server yet (likely on a loaded
 			// machine): at most one such attempt, cancelled, is not served.
-			if cut := cancelledAtStop(errs); tc.setup == nil && int(served.Load()) != n && int(served.Load()) != n-cut {
-				t.Errorf("server saw %d requests, scheduler reported %d attempts (%d cancelled by the stop)", served.Load(), n, cut)
+			// Likewise an attempt the client gave up on (its 300 ms timeout)
+			// may have ended before the server's handler ran, when the
+			// machine is busy (a cold CI run compiles while tests run).
+			cut, gaveUp := cancelledAtStop(errs), timedOut(errs)
+			if got := int(served.Load()); tc.setup == nil && (got > n || got < n-cut-gaveUp) {
+				t.Errorf("server saw %d requests, scheduler reported %d attempts (%d cancelled by the stop, %d timed out in the client)", got, n, cut, gaveUp)
 			}
 			if tc.ok {
 				if len(errs) != 0 || r.sink() != newAT {
@@ -215,6 +219,18 @@ func messages(r *rig) []string {
 
 // cancelledAtStop is 1 when the last reported attempt failed because the
 // scheduler was stopped (its context cancelled), else 0.
+// timedOut counts the attempts that ended in the client's own timeout.
+func timedOut(errs []error) int {
+	n := 0
+	for _, err := range errs {
+		var te interface{ Timeout() bool }
+		if (errors.As(err, &te) && te.Timeout()) || errors.Is(err, context.DeadlineExceeded) {
+			n++
+		}
+	}
+	return n
+}
+
 func cancelledAtStop(errs []error) int {
 	if len(errs) > 0 && errors.Is(errs[len(errs)-1], context.Canceled) {
 		return 1
