@@ -49,18 +49,19 @@ func (r *refresher) refresh(ctx context.Context, used uint64) (sinks.Token, erro
 	if tok, ok, err := r.newer(used); ok || err != nil {
 		return tok, err
 	}
-	f := r.kick(used)
-	if f == nil {
-		return sinks.Token{}, errNotRefreshed
-	}
-	t := time.NewTimer(r.wait)
-	defer t.Stop()
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-		return sinks.Token{}, ctx.Err()
-	case <-t.C:
-		r.end(f)
+	// kick finds no flight when none may start (RefreshGap) — or when the
+	// one this 401 belongs to ended between newer above and kick: the
+	// newer token is then current, so look again below.
+	if f := r.kick(used); f != nil {
+		t := time.NewTimer(r.wait)
+		defer t.Stop()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return sinks.Token{}, ctx.Err()
+		case <-t.C:
+			r.end(f)
+		}
 	}
 	tok, ok, err := r.newer(used)
 	if err == nil && !ok {
