@@ -69,14 +69,12 @@ client_secret_file = %[3]q
 	return path
 }
 
-// TestVaultBootstrapWithoutDaemon is issue 14 item 4: with the vault state
-// backend, `tokend authorize --code` and `tokend import` (a pasted refresh
-// token, a token JSON file) write the records straight to Vault while no
-// daemon runs; three replicas started afterwards load and refresh them; an
-// import while they run is adopted at their next re-check. The strict
-// provider sees no refresh token reused.
-func TestVaultBootstrapWithoutDaemon(t *testing.T) {
-	srv := vaulttest.Start(t)
+// vaultBootRig starts the real Vault and a strict provider with the three
+// clients of the bootstrap tests; it returns them, the provider's base URL,
+// a temporary directory and a file holding Vault's root token.
+func vaultBootRig(t *testing.T) (srv *vaulttest.Server, p *fakeprovider.Provider, base, dir, tokenFile string) {
+	t.Helper()
+	srv = vaulttest.Start(t)
 	p, err := fakeprovider.New(fakeprovider.Options{AccessTTL: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -84,16 +82,27 @@ func TestVaultBootstrapWithoutDaemon(t *testing.T) {
 	for _, c := range []string{"coded", "pasted", "json"} {
 		p.AddClient(c, c+"-secret-value")
 	}
-	base, err := p.Start()
+	base, err = p.Start()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "vault-token")
+	dir = t.TempDir()
+	tokenFile = filepath.Join(dir, "vault-token")
 	if err := os.WriteFile(tokenFile, []byte(srv.RootToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return srv, p, base, dir, tokenFile
+}
+
+// TestVaultBootstrapWithoutDaemon is issue 14 item 4: with the vault state
+// backend, `tokend authorize --code` and `tokend import` (a pasted refresh
+// token, a token JSON file) write the records straight to Vault while no
+// daemon runs; three replicas started afterwards load and refresh them; an
+// import while they run is adopted at their next re-check. The strict
+// provider sees no refresh token reused.
+func TestVaultBootstrapWithoutDaemon(t *testing.T) {
+	srv, p, base, dir, tokenFile := vaultBootRig(t)
 	opCfg := vaultBootConfig(t, dir, srv.Addr, tokenFile, base, "operator", dir)
 
 	// 1. No daemon runs: authorize with a code obtained elsewhere.
@@ -196,24 +205,7 @@ func TestVaultBootstrapWithoutDaemon(t *testing.T) {
 // run with no admin API and no port-forward, write to Vault and the replicas
 // adopt the records at their next re-check, then refresh them with no reuse.
 func TestVaultBootstrapIntoRunningReplicas(t *testing.T) {
-	srv := vaulttest.Start(t)
-	p, err := fakeprovider.New(fakeprovider.Options{AccessTTL: 1500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []string{"coded", "pasted", "json"} {
-		p.AddClient(c, c+"-secret-value")
-	}
-	base, err := p.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	dir := t.TempDir()
-	tokenFile := filepath.Join(dir, "vault-token")
-	if err := os.WriteFile(tokenFile, []byte(srv.RootToken+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	srv, p, base, dir, tokenFile := vaultBootRig(t)
 	var stops []func()
 	for r := range 3 {
 		sinks := filepath.Join(dir, fmt.Sprintf("replica%d", r))
