@@ -72,82 +72,81 @@ type diskIntent struct {
 	StartedAt  string `json:"started_at,omitempty"`
 }
 
-// encode implements codec.
+// encode implements codec. It writes exactly the bytes json.Marshal of
+// diskRecord wrote (see appendRecord): older builds and `tokend store dump`
+// read them unchanged.
 func (jsonCodec) encode(rec Record) ([]byte, error) {
-	d := diskRecord{
-		V:            schemaVersion,
-		Credential:   rec.Credential,
-		RefreshToken: rec.RefreshToken.Reveal(),
-		AccessToken:  rec.AccessToken.Reveal(),
-		TokenType:    rec.TokenType,
-		Scope:        rec.Scope,
-		Generation:   rec.Generation,
-		Status:       string(rec.Status),
-	}
-	var err error
-	if d.ExpiresAt, err = encodeTime("expires_at", rec.ExpiresAt); err != nil {
-		return nil, err
-	}
-	if d.IssuedAt, err = encodeTime("issued_at", rec.IssuedAt); err != nil {
-		return nil, err
-	}
-	if d.LastSuccess, err = encodeTime("last_success", rec.LastSuccess); err != nil {
-		return nil, err
-	}
-	if d.RefreshTokenExpiresAt, err = encodeTime("refresh_token_expires_at", rec.RefreshTokenExpiresAt); err != nil {
-		return nil, err
-	}
-	if d.RefreshTokenIssuedAt, err = encodeTime("refresh_token_issued_at", rec.RefreshTokenIssuedAt); err != nil {
-		return nil, err
-	}
-	for k, v := range rec.Extra {
-		if d.Extra == nil {
-			d.Extra = make(map[string]string, len(rec.Extra))
-		}
-		d.Extra[k] = v.Reveal()
-	}
-	if e := rec.LastError; e != nil {
-		d.LastError = &diskError{Class: e.Class, Code: e.Code, Description: e.Description}
-		if d.LastError.At, err = encodeTime("last_error.at", e.At); err != nil {
-			return nil, err
-		}
-	}
-	if in := rec.Intent; in != nil {
-		d.Intent = &diskIntent{Generation: in.Generation}
-		if d.Intent.StartedAt, err = encodeTime("intent.started_at", in.StartedAt); err != nil {
-			return nil, err
-		}
-	}
-	// json.Marshal of plain strings, ints and pointers to such cannot fail in
-	// a way that echoes a value, so its error is safe to pass on.
-	return json.Marshal(d)
+	return appendRecord(make([]byte, 0, recordSizeHint(rec)), rec)
 }
 
 // decode implements codec. It refuses records written by a newer schema and
 // fields it does not know (re-saving would silently drop them), and it never
 // echoes stored bytes in an error: they may hold a token.
+//
+// Two parsers, one result: parseFast reads the form encode writes (fields in
+// order, no whitespace, strings without escapes) without reflection; anything
+// else, every error included, goes to parseStrict, the encoding/json decoder
+// with every refusal and error text the codec has always had. parseFast only
+// accepts input parseStrict would parse to the same diskRecord, so which one
+// ran never shows (codec_ref_test.go checks this against the old codec).
 func (jsonCodec) decode(name string, data []byte) (Record, error) {
+	var f fastRecord
+	if parseFast(data, &f) {
+		var le *diskError
+		if f.hasLastError {
+			le = &f.lastError
+		}
+		var in *diskIntent
+		if f.hasIntent {
+			in = &f.intent
+		}
+		return f.disk.record(name, f.extra, le, in)
+	}
+	d, err := parseStrict(data)
+	if err != nil {
+		return Record{}, err
+	}
+	var extra map[string]secret.Secret
+	for k, v := range d.Extra {
+		if extra == nil {
+			extra = make(map[string]secret.Secret, len(d.Extra))
+		}
+		extra[k] = secret.New(v)
+	}
+	return d.record(name, extra, d.LastError, d.Intent)
+}
+
+// parseStrict decodes data with encoding/json: schema version 1 only, no
+// unknown field, no trailing data.
+func parseStrict(data []byte) (diskRecord, error) {
 	// Unmarshal also rejects trailing data after the object.
 	var probe struct {
 		V int `json:"v"`
 	}
 	if err := json.Unmarshal(data, &probe); err != nil {
-		return Record{}, safeJSONError(err)
+		return diskRecord{}, safeJSONError(err)
 	}
 	switch {
 	case probe.V > schemaVersion:
-		return Record{}, fmt.Errorf("record has schema version %d but this tokend understands only up to %d (written by a newer tokend?)",
+		return diskRecord{}, fmt.Errorf("record has schema version %d but this tokend understands only up to %d (written by a newer tokend?)",
 			probe.V, schemaVersion)
 	case probe.V < 1:
-		return Record{}, fmt.Errorf("record has invalid schema version %d", probe.V)
+		return diskRecord{}, fmt.Errorf("record has invalid schema version %d", probe.V)
 	}
 
 	var d diskRecord
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
-		return Record{}, safeJSONError(err)
+		return diskRecord{}, safeJSONError(err)
 	}
+	return d, nil
+}
+
+// record is the Record d stores for the credential name, with extra as its
+// Extra and le and in as its last error and intent (d.Extra, d.LastError and
+// d.Intent are not read). It checks the name and parses the times.
+func (d *diskRecord) record(name string, extra map[string]secret.Secret, le *diskError, in *diskIntent) (Record, error) {
 	if d.Credential != name {
 		return Record{}, fmt.Errorf("record is stored under %q but names credential %q", name, d.Credential)
 	}
@@ -160,6 +159,7 @@ func (jsonCodec) decode(name string, data []byte) (Record, error) {
 		Scope:        d.Scope,
 		Generation:   d.Generation,
 		Status:       Status(d.Status),
+		Extra:        extra,
 	}
 	var err error
 	if rec.ExpiresAt, err = decodeTime("expires_at", d.ExpiresAt); err != nil {
@@ -177,19 +177,13 @@ func (jsonCodec) decode(name string, data []byte) (Record, error) {
 	if rec.RefreshTokenIssuedAt, err = decodeTime("refresh_token_issued_at", d.RefreshTokenIssuedAt); err != nil {
 		return Record{}, err
 	}
-	for k, v := range d.Extra {
-		if rec.Extra == nil {
-			rec.Extra = make(map[string]secret.Secret, len(d.Extra))
-		}
-		rec.Extra[k] = secret.New(v)
-	}
-	if e := d.LastError; e != nil {
+	if e := le; e != nil {
 		rec.LastError = &ErrorInfo{Class: e.Class, Code: e.Code, Description: e.Description}
 		if rec.LastError.At, err = decodeTime("last_error.at", e.At); err != nil {
 			return Record{}, err
 		}
 	}
-	if in := d.Intent; in != nil {
+	if in != nil {
 		rec.Intent = &Intent{Generation: in.Generation}
 		if rec.Intent.StartedAt, err = decodeTime("intent.started_at", in.StartedAt); err != nil {
 			return Record{}, err
