@@ -123,3 +123,4 @@ func BenchmarkRecordSaveLoad(b *testing.B) {
 		}
 	}
 }
+
