@@ -123,4 +123,3 @@ func BenchmarkRecordSaveLoad(b *testing.B) {
 		}
 	}
 }
-
