@@ -37,7 +37,9 @@ type jsonCodec struct{}
 
 // diskRecord is the version-1 on-disk form of a Record. Secrets are plain
 // strings here and only here: this struct never leaves the package and its
-// bytes are never logged.
+// bytes are never logged. Its JSON (json.Marshal's) is the format; the codec
+// writes and reads it by hand (codec_fast.go), so a field added here must be
+// added there too: codec_ref_test.go compares the two.
 type diskRecord struct {
 	V            int         `json:"v"`
 	Credential   string      `json:"credential"`
