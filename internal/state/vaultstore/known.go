@@ -25,9 +25,12 @@ package vaultstore
 // a refresh token only after its intent Save succeeded (job.go), so it spends
 // one taken from a cached record only if Vault still held that very version
 // when the intent landed — exactly what a fresh read followed by the same
-// Save would have proved. If anyone wrote the record since, the intent fails
-// with state.ErrConflict and nothing is spent, whether or not the writer
-// claimed first.
+// Save would have proved. If anyone wrote the record since, whether or not
+// the writer claimed first, the intent fails with state.ErrConflict; the
+// scheduler's conflict handling (job.go save) re-reads the record and writes
+// over it only if it is not newer — a record of the same generation carries
+// the same refresh token — so what gets spent is what a fresh read would
+// have led to, and a newer generation stops the attempt unspent.
 //
 // Why the answer is current in practice: every writer of a record takes the
 // credential's claim before writing — replicas refreshing (job.go: claim →
