@@ -11,9 +11,10 @@
 // Every Save is check-and-set against the version this Store last read or
 // wrote for that credential; a mismatch returns an error wrapping
 // state.ErrConflict. What a Store remembers per credential, and when a Load
-// answers without a request, is in known.go. Claim implements scheduler.Claimer: only the holder of a
-// credential's claim spends its refresh token. Claim expiry compares the
-// replicas' wall clocks, which must agree to well within the claim TTL (NTP).
+// answers without a request, is in known.go. Claim implements
+// scheduler.Claimer: only the holder of a credential's claim spends its
+// refresh token. Claim expiry compares the replicas' wall clocks, which must
+// agree to well within the claim TTL (NTP).
 package vaultstore
 
 import (
