@@ -34,7 +34,8 @@ func openVault(cfg *config.Config, log *zap.Logger) (*vaultclient.Client, error)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), vaultCheckTimeout)
 	defer cancel()
-	return vaultclient.New(ctx, vaultclient.Config(*cfg.Vault), log) // the same fields: the client needs no config types
+	return vaultclient.New(ctx, vaultclient.Config(*cfg.Vault), log, // the same fields: the client needs no config types
+		vaultclient.WithConcurrency(cfg.Scheduler.MaxConcurrent))
 }
 
 // openStore opens the configured state backend: the bbolt file store

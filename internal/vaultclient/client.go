@@ -63,15 +63,21 @@ type Client struct {
 	logins   atomic.Int64
 	renewals atomic.Int64
 
-	checks checkCache // Prefetch's answers for the sinks' start-up checks
+	checks checkCache    // Prefetch's answers for the sinks' start-up checks
+	slots  chan struct{} // WriteSlot's bound (pool.go)
 }
 
 // New builds the client from cfg and logs in once (bounded by ctx and
 // LoginTimeout), so a wrong address, CA or credential fails at start-up.
-// Errors never contain a token or secret ID.
-func New(ctx context.Context, cfg Config, log *zap.Logger) (*Client, error) {
+// Errors never contain a token or secret ID. opts size its connection pool
+// (WithConcurrency; default DefaultConcurrency).
+func New(ctx context.Context, cfg Config, log *zap.Logger, opts ...Option) (*Client, error) {
 	if log == nil {
 		log = zap.NewNop()
+	}
+	o := options{concurrency: DefaultConcurrency}
+	for _, opt := range opts {
+		opt(&o)
 	}
 	acfg := api.DefaultConfig() // reads VAULT_* from the environment
 	if acfg.Error != nil {
@@ -93,6 +99,9 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Client, error) {
 	if cfg.TLSSkipVerify {
 		log.Warn("vault.tls_skip_verify is set: the server certificate is not verified")
 	}
+	if err := sizePool(acfg, o.concurrency); err != nil {
+		return nil, fmt.Errorf("vault client: %w", err)
+	}
 	ac, err := api.NewClient(acfg)
 	if err != nil {
 		return nil, fmt.Errorf("vault client: %w", err)
@@ -101,7 +110,7 @@ func New(ctx context.Context, cfg Config, log *zap.Logger) (*Client, error) {
 	if cfg.Namespace != "" {
 		ac.SetNamespace(cfg.Namespace)
 	}
-	c := &Client{api: ac, cfg: cfg, log: log.Named("vault"), home: os.UserHomeDir}
+	c := &Client{api: ac, cfg: cfg, log: log.Named("vault"), home: os.UserHomeDir, slots: make(chan struct{}, o.concurrency)}
 	if err := c.login(ctx); err != nil {
 		return nil, err
 	}

@@ -3,7 +3,10 @@ package vaultclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -121,13 +124,61 @@ func (c *Client) KVGet(ctx context.Context, mount, key string) (KVEntry, error) 
 	return e, nil
 }
 
+// KVGetJSON is KVGet answering with the data as the JSON object Vault sent
+// (nil when the key does not exist or its latest version is deleted), for
+// callers that decode it into their own type: no map of it is built.
+func (c *Client) KVGetJSON(ctx context.Context, mount, key string) (data []byte, version int, err error) {
+	resp, err := c.api.Logical().ReadRawWithContext(ctx, mount+"/data/"+key)
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	if err != nil && (resp == nil || resp.StatusCode != http.StatusNotFound) {
+		return nil, 0, Describe(err)
+	}
+	// A 404 is a missing key, or a deleted latest version whose metadata
+	// still carries its version.
+	var out struct {
+		Data struct {
+			Data     json.RawMessage `json:"data"`
+			Metadata struct {
+				Version int `json:"version"`
+			} `json:"metadata"`
+		} `json:"data"`
+	}
+	if derr := json.NewDecoder(resp.Body).Decode(&out); derr != nil && !(errors.Is(derr, io.EOF) && err != nil) {
+		return nil, 0, fmt.Errorf("decoding the read response: %w", derr)
+	}
+	data = out.Data.Data
+	if len(data) == 0 || string(data) == "null" {
+		data = nil
+	}
+	return data, out.Data.Metadata.Version, nil
+}
+
 // KVPut writes data to key on a KV v2 mount with check-and-set: it succeeds
 // only if the key's current version is cas (0: the key must not exist), and
 // returns the new version. A mismatch is an error for which IsCASMismatch
 // is true.
 func (c *Client) KVPut(ctx context.Context, mount, key string, data map[string]any, cas int) (int, error) {
-	sec, err := c.api.Logical().WriteWithContext(ctx, mount+"/data/"+key,
-		map[string]any{"data": data, "options": map[string]any{"cas": cas}})
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return 0, fmt.Errorf("encoding the write: %w", err)
+	}
+	return c.KVPutJSON(ctx, mount, key, raw, cas)
+}
+
+// KVPutJSON is KVPut with data already encoded as a JSON object (the state
+// store's records, state.EncodeRecord): the bytes go into the request body
+// as they are, without building a map of them and encoding it again. data
+// must be a JSON object.
+func (c *Client) KVPutJSON(ctx context.Context, mount, key string, data []byte, cas int) (int, error) {
+	body := make([]byte, 0, len(data)+40)
+	body = append(body, `{"data":`...)
+	body = append(body, data...)
+	body = append(body, `,"options":{"cas":`...)
+	body = strconv.AppendInt(body, int64(cas), 10)
+	body = append(body, "}}"...)
+	sec, err := c.api.Logical().WriteBytesWithContext(ctx, mount+"/data/"+key, body)
 	if err != nil {
 		return 0, Describe(err)
 	}

@@ -110,8 +110,15 @@ func (s *Sink) wrap(err error) error {
 
 // Write stores tok unless Vault already holds the same or a newer
 // generation. It honours ctx; an error leaves the previous value in place.
+// Writes of all sinks sharing a Client run at once up to its bound
+// (vaultclient.WriteSlot); beyond it they wait for a slot within ctx.
 func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 	if s.o.KVVersion == 1 {
+		release, err := s.o.Client.WriteSlot(ctx)
+		if err != nil {
+			return s.wrap(err)
+		}
+		defer release()
 		return s.writeV1(ctx, tok)
 	}
 	s.mu.Lock()
@@ -119,6 +126,11 @@ func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 	if s.last.version > 0 && s.last.gen >= tok.Generation {
 		return nil // this sink already wrote the same or a newer token
 	}
+	release, err := s.o.Client.WriteSlot(ctx)
+	if err != nil {
+		return s.wrap(err)
+	}
+	defer release()
 	known := s.last.version // 0: unknown, read the metadata first
 	for range casAttempts {
 		cur := known

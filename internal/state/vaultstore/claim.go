@@ -34,7 +34,7 @@ func (s *Store) Claim(ctx context.Context, name string, ttl time.Duration) (func
 	return func() {
 		if !released {
 			released = true
-			s.clear(ctx, name, v)
+			s.released(name, s.clear(ctx, name, v))
 		}
 	}, nil
 }
@@ -80,9 +80,13 @@ func (s *Store) HoldClaim(ctx context.Context, name string, ttl time.Duration) (
 		released = true
 		close(stop)
 		<-done
-		if !errors.Is(context.Cause(hctx), ErrClaimLost) {
-			s.clear(ctx, name, v)
+		cleared := 0
+		if errors.Is(context.Cause(hctx), ErrClaimLost) {
+			s.contend(name) // someone else has written it: read it next time
+		} else {
+			cleared = s.clear(ctx, name, v)
 		}
+		s.released(name, cleared)
 		cancel(context.Canceled)
 	}
 	return hctx, release, nil
@@ -123,13 +127,32 @@ func (s *Store) heartbeat(ctx context.Context, name string, ttl time.Duration, v
 		case err != nil: // Vault unreachable: retry on the next tick
 		default:
 			v, held, next = nv, now, now.Add(every)
+			s.claimWritten(name, nv)
 		}
 	}
 }
 
 // take writes this replica's claim (see Claim) and returns its version.
+// Unless contended, it first writes blind with cas = the claim version this
+// Store last wrote: accepted only if the claim is still that write of ours
+// — cleared by us or held by us, which the read would have let it take
+// anyway. Otherwise, or on a mismatch, it reads the claim and decides. A
+// take that finds the claim at this Store's own last write lets the next
+// Load skip its read (known.go).
 func (s *Store) take(ctx context.Context, name string, ttl time.Duration) (int, error) {
 	key := s.claimKey(name)
+	if cas := s.blindCAS(name); cas > 0 {
+		v, err := s.o.Client.KVPut(ctx, s.o.Mount, key, s.claimData(ttl), cas)
+		if err == nil {
+			s.took(name, v, true)
+			return v, nil
+		}
+		if !vaultclient.IsCASMismatch(err) {
+			return 0, fmt.Errorf("writing claim of %q at vault %s: %w", name, s.claimAt(name), err)
+		}
+		s.contend(name) // another writer claimed since: read it
+	}
+	mine := s.lastClaim(name)
 	cur, err := s.o.Client.KVGet(ctx, s.o.Mount, key)
 	if err != nil {
 		return 0, fmt.Errorf("reading claim of %q at vault %s: %w", name, s.claimAt(name), err)
@@ -138,25 +161,37 @@ func (s *Store) take(ctx context.Context, name string, ttl time.Duration) (int, 
 	if owner, _ := cur.Data["owner"].(string); owner != "" && owner != s.o.Owner {
 		exp, _ := time.Parse(time.RFC3339Nano, fmt.Sprint(cur.Data["expires_at"]))
 		if exp.After(now) {
+			s.contend(name)
 			return 0, fmt.Errorf("credential %q is claimed by %s until %s: %w", name, owner, exp.Format(time.RFC3339), state.ErrClaimed)
 		}
 	}
-	claim := map[string]any{"owner": s.o.Owner, "expires_at": now.Add(ttl).UTC().Format(time.RFC3339Nano)}
-	v, err := s.o.Client.KVPut(ctx, s.o.Mount, key, claim, cur.Version)
+	v, err := s.o.Client.KVPut(ctx, s.o.Mount, key, s.claimData(ttl), cur.Version)
 	if vaultclient.IsCASMismatch(err) {
+		s.contend(name)
 		return 0, fmt.Errorf("credential %q was claimed by another replica meanwhile: %w", name, state.ErrClaimed)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("writing claim of %q at vault %s: %w", name, s.claimAt(name), err)
 	}
+	s.took(name, v, mine > 0 && cur.Version == mine)
 	return v, nil
+}
+
+// claimData is this replica's claim until now + ttl.
+func (s *Store) claimData(ttl time.Duration) map[string]any {
+	return map[string]any{"owner": s.o.Owner, "expires_at": s.o.Now().Add(ttl).UTC().Format(time.RFC3339Nano)}
 }
 
 // clear releases the claim written at version v. cas = v: if the claim
 // expired and was taken over, the write fails and the new holder keeps it.
-// It runs even after ctx ended.
-func (s *Store) clear(ctx context.Context, name string, v int) {
+// It runs even after ctx ended, and returns the version it wrote (0: none,
+// or the outcome is unknown).
+func (s *Store) clear(ctx context.Context, name string, v int) int {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
-	_, _ = s.o.Client.KVPut(rctx, s.o.Mount, s.claimKey(name), map[string]any{"owner": "", "expires_at": ""}, v)
+	nv, err := s.o.Client.KVPut(rctx, s.o.Mount, s.claimKey(name), map[string]any{"owner": "", "expires_at": ""}, v)
+	if err != nil {
+		return 0
+	}
+	return nv
 }

@@ -10,17 +10,17 @@
 //
 // Every Save is check-and-set against the version this Store last read or
 // wrote for that credential; a mismatch returns an error wrapping
-// state.ErrConflict. Claim implements scheduler.Claimer: only the holder of a
-// credential's claim spends its refresh token. Claim expiry compares the
-// replicas' wall clocks, which must agree to well within the claim TTL (NTP).
+// state.ErrConflict. What a Store remembers per credential, and when a Load
+// answers without a request, is in known.go. Claim implements
+// scheduler.Claimer: only the holder of a credential's claim spends its
+// refresh token. Claim expiry compares the replicas' wall clocks, which must
+// agree to well within the claim TTL (NTP).
 package vaultstore
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -45,8 +45,8 @@ type Options struct {
 type Store struct {
 	o Options
 
-	mu       sync.Mutex
-	versions map[string]int // KV version last read or written, per credential
+	mu    sync.Mutex
+	known map[string]*known // per credential (known.go)
 }
 
 // Open checks that the mount is KV v2 and that the token may read and write
@@ -64,7 +64,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		_, _ = rand.Read(b)
 		o.Owner = host + "-" + hex.EncodeToString(b)
 	}
-	s := &Store{o: o, versions: map[string]int{}}
+	s := &Store{o: o, known: map[string]*known{}}
 	where := o.Mount + "/data/" + o.Prefix
 	v, err := o.Client.KVVersion(ctx, o.Mount)
 	if err != nil {
@@ -105,35 +105,26 @@ func (s *Store) claimKey(name string) string { return s.o.Prefix + "/claims/" + 
 func (s *Store) errAt(name string) string    { return s.o.Mount + "/data/" + s.key(name) }
 func (s *Store) claimAt(name string) string  { return s.o.Mount + "/data/" + s.claimKey(name) }
 
-func (s *Store) version(name string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.versions[name]
-}
-
-func (s *Store) setVersion(name string, v int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.versions[name] = v
-}
-
 // Load returns the stored record, or an error wrapping state.ErrNotFound.
-// It remembers the version read for the next Save's check-and-set.
+// It remembers the version read for the next Save's check-and-set. Right
+// after a take that proved this replica the last claimer it answers from
+// the record this Store last wrote or read, without a request (known.go).
 func (s *Store) Load(ctx context.Context, name string) (state.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return state.Record{}, err
 	}
-	e, err := s.o.Client.KVGet(ctx, s.o.Mount, s.key(name))
+	if raw := s.cached(name); raw != nil {
+		if rec, err := state.DecodeRecord(name, raw); err == nil {
+			return rec, nil
+		}
+	}
+	raw, v, err := s.o.Client.KVGetJSON(ctx, s.o.Mount, s.key(name))
 	if err != nil {
 		return state.Record{}, fmt.Errorf("loading %q from vault %s: %w", name, s.errAt(name), err)
 	}
-	s.setVersion(name, e.Version)
-	if e.Data == nil {
+	s.loaded(name, v, raw)
+	if raw == nil {
 		return state.Record{}, fmt.Errorf("loading %q from vault %s: %w", name, s.errAt(name), state.ErrNotFound)
-	}
-	raw, err := json.Marshal(e.Data)
-	if err != nil {
-		return state.Record{}, fmt.Errorf("loading %q from vault %s: %w", name, s.errAt(name), err)
 	}
 	rec, err := state.DecodeRecord(name, raw)
 	if err != nil {
@@ -155,19 +146,16 @@ func (s *Store) Save(ctx context.Context, rec state.Record) error {
 	if err != nil {
 		return fmt.Errorf("saving %q: %w", name, err)
 	}
-	var data map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // keep the generation exact
-	if err := dec.Decode(&data); err != nil {
-		return fmt.Errorf("saving %q: %w", name, err)
+	v, err := s.o.Client.KVPutJSON(ctx, s.o.Mount, s.key(name), raw, s.saveCAS(name))
+	if err != nil {
+		s.saveFailed(name)
 	}
-	v, err := s.o.Client.KVPut(ctx, s.o.Mount, s.key(name), data, s.version(name))
 	if vaultclient.IsCASMismatch(err) {
 		return fmt.Errorf("saving %q to vault %s: %w", name, s.errAt(name), state.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("saving %q to vault %s: %w", name, s.errAt(name), err)
 	}
-	s.setVersion(name, v)
+	s.saved(name, v, raw)
 	return nil
 }
