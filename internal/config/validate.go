@@ -51,7 +51,7 @@ func (c *Config) validate(skipped []bool) []error {
 		bad("credential", "no [[credential]] configured")
 	}
 	errs = append(errs, c.Status.validate()...)
-	names := map[string]bool{}
+	names := map[string]int{}            // name -> 1-based index of its first credential
 	sinks := newSinkChecker()            // sinks.go
 	opts := newOptionChecker()           // kindopts.go
 	proxies := newProxyChecker(c.Status) // proxy.go
@@ -63,10 +63,12 @@ func (c *Config) validate(skipped []bool) []error {
 			bad(key+".name", "is required")
 		case !nameRE.MatchString(cr.Name):
 			bad(key+".name", "must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit")
-		case names[cr.Name]:
-			bad(key+".name", "is used by more than one credential")
+		case names[cr.Name] > 0: // located at this one, naming the first's place (decoder.place)
+			errs = append(errs, &Problem{Credential: cr.Name, Key: "name", Msg: "is used by more than one credential", at: i + 1, also: names[cr.Name]})
 		}
-		names[cr.Name] = true
+		if names[cr.Name] == 0 {
+			names[cr.Name] = i + 1
+		}
 		if i < len(skipped) && skipped[i] {
 			continue
 		}
