@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -266,5 +267,31 @@ func TestIncludeInlineSecretWarningNamesItsFile(t *testing.T) {
 	want := a + `:5: credential "a": client_secret: is inline in ` + a + `, which is readable by group/other (mode 0644)`
 	if len(cfg.Warnings) != 1 || !strings.HasPrefix(cfg.Warnings[0], want) || strings.Contains(cfg.Warnings[0], "inline\"") {
 		t.Errorf("warnings = %q, want one starting %q", cfg.Warnings, want)
+	}
+}
+
+// TestIncludeREADMEExample loads README's include example as it is laid
+// out there: the main file and one file in conf.d.
+func TestIncludeREADMEExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n### `include`")
+	if !ok {
+		t.Fatal("README has no include section")
+	}
+	section, _, _ = strings.Cut(section, "\n### ")
+	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) != 2 || !strings.HasPrefix(blocks[0][1], "# /etc/tokend/tokend.toml\n") || !strings.HasPrefix(blocks[1][1], "# /etc/tokend/conf.d/billing.toml\n") {
+		t.Fatalf("want the main file's and conf.d/billing.toml's blocks, found %d", len(blocks))
+	}
+	path := writeConfig(t, map[string]string{"tokend.toml": blocks[0][1], "conf.d/billing.toml": blocks[1][1]})
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := credNames(cfg); !slices.Equal(got, []string{"billing"}) || len(cfg.Includes) != 1 {
+		t.Errorf("credentials %v from %v", got, cfg.Includes)
 	}
 }
