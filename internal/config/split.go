@@ -139,8 +139,8 @@ func scanLine(l, ml string, depth int) (string, int) {
 		case '#':
 			return "", depth
 		case '"', '\'':
-			if strings.HasPrefix(l[i:], strings.Repeat(string(c), 3)) {
-				ml, i = strings.Repeat(string(c), 3), i+3
+			if delim := mlDelims[c]; strings.HasPrefix(l[i:], delim) {
+				ml, i = delim, i+3
 				continue
 			}
 			j := i + 1
@@ -168,6 +168,9 @@ func scanLine(l, ml string, depth int) (string, int) {
 	}
 	return ml, depth
 }
+
+// mlDelims are the delimiters of multi-line strings, by their quote.
+var mlDelims = map[byte]string{'"': `"""`, '\'': "'''"}
 
 // closeML returns the offset just past the delimiter that closes a
 // multi-line string in s (up to two quotes before it belong to the
