@@ -208,6 +208,7 @@ func TestIncludeSyntaxError(t *testing.T) {
 // (Decode) have no directory to include from.
 func TestIncludeBadValues(t *testing.T) {
 	for _, tc := range []struct{ include, want string }{
+		{"includes = \"a\"", `:1: includes: unknown key (did you mean "include"?)`},
 		{"include = 7", ":1: include: must be a string or an array of strings (glob patterns), not int64"},
 		{"include = [\"a\", 1]", ":1: include: must be a string or an array of strings (glob patterns), not an array holding int64"},
 		{"include = \"[\"", `:1: include: pattern "`},

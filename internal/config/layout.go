@@ -244,7 +244,7 @@ func (l *layout) unknownKey(k toml.Key, creds []Credential) []*Problem {
 func knownKeys(table string) []string {
 	switch table {
 	case "":
-		return tomlKeysOf(reflect.TypeFor[Config]())
+		return append(tomlKeysOf(reflect.TypeFor[Config]()), "include")
 	case "state":
 		return tomlKeysOf(reflect.TypeFor[State]())
 	case "scheduler":
