@@ -109,6 +109,8 @@ func (d *decoder) decodePart(f *srcFile, text string, off int) *Problem {
 	creds := d.cfg.Credentials[base:] // decoded in place: no copy of a large config's structs
 	d.skipped = slices.Grow(d.skipped, len(creds))[:base+len(creds)]
 	skipped := d.skipped[base:]
+	clear(creds) // the room may hold what a rolled-back split decoded (decodeFile)
+	clear(skipped)
 	for i, p := range doc.Credentials {
 		if err := md.PrimitiveDecode(p, &creds[i]); err != nil {
 			var named struct { // the decoder stops at the first bad key, in no set order: name may not be decoded yet
