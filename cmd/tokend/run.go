@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"go.uber.org/zap"
 
 	"github.com/tokend/tokend/internal/buildinfo"
+	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/daemon"
 	"github.com/tokend/tokend/internal/scheduler"
 )
@@ -44,7 +46,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := shutdownSignals(log, d.Abandoned) // a second signal exits at once (signals.go)
 	defer stop()
 	defer reloadOnHangup(ctx, d)() // SIGHUP (systemctl reload) re-reads the config
-	log.Info("tokend running", zap.String("version", buildinfo.Read().Version), zap.String("config", *cfgPath))
+	log.Info("tokend running", zap.String("version", buildinfo.Read().Version), zap.String("config", *cfgPath),
+		zap.Strings("included", cfg.Includes)) // conf.d files, re-globbed by every reload
 	if err := d.Run(ctx); err != nil {
 		log.Error("exiting with error", zap.Error(err))
 		var unsaved *scheduler.UnsavedError
@@ -110,7 +113,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *offline {
-		fmt.Fprintf(stdout, "%s: OK (%d credentials); config only (--offline): secrets, paths, hooks and Vault not checked\n", *cfgPath, len(cfg.Credentials))
+		fmt.Fprintf(stdout, "%s: OK (%d credentials)%s; config only (--offline): secrets, paths, hooks and Vault not checked\n", *cfgPath, len(cfg.Credentials), included(cfg))
 		return 0
 	}
 	if err := daemon.Preflight(context.Background(), cfg, zap.NewNop()); err != nil {
@@ -120,6 +123,15 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: tokend run would not start:\n%v\n", *cfgPath, errors.Join(refused...))
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d credentials)\n", *cfgPath, len(cfg.Credentials))
+	fmt.Fprintf(stdout, "%s: OK (%d credentials)%s\n", *cfgPath, len(cfg.Credentials), included(cfg))
 	return 0
+}
+
+// included names the files cfg's include patterns matched, for validate's
+// report ("; included: a.toml, b.toml"); "" when there are none.
+func included(cfg *config.Config) string {
+	if len(cfg.Includes) == 0 {
+		return ""
+	}
+	return "; included: " + strings.Join(cfg.Includes, ", ")
 }

@@ -93,3 +93,44 @@ func TestValidateRunsRunsPreflight(t *testing.T) {
 		t.Errorf("validate --offline: exit %d %q %q", code, out, stderr)
 	}
 }
+
+// TestValidateReadsIncludedFiles: validate checks the files the include
+// patterns match, names them when all is well, and names the included
+// file and its line in a problem.
+func TestValidateReadsIncludedFiles(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "tokend.toml")
+	if err := os.WriteFile(main, []byte(fmt.Sprintf("include = [\"conf.d/*.toml\"]\n\n[state]\ndir = %q\n", filepath.Join(dir, "state"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "conf.d"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(dir, "conf.d", "a.toml")
+	if err := os.WriteFile(a, []byte(fmt.Sprintf(`[[credential]]
+name = "a"
+grant = "client_credentials"
+token_url = "https://idp.example/token"
+client_id = "a"
+client_secret_env = "TOKEND_TEST_UNSET_SECRET"
+
+  [[credential.sink]]
+  type = "file"
+  path = %q
+`, filepath.Join(dir, "a.token"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := run("validate", "--offline", "-c", main)
+	if code != 0 || !strings.Contains(out, main+": OK (1 credentials); included: "+a+"; config only (--offline)") {
+		t.Fatalf("validate: exit %d %q %q", code, out, stderr)
+	}
+	b := filepath.Join(dir, "conf.d", "b.toml")
+	if err := os.WriteFile(b, []byte("[[credential]]\nname = \"a\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = run("validate", "--offline", "-c", main)
+	if code != 1 || out != "" || !strings.Contains(stderr, b+`:2: credential "a": name: is used by more than one credential (also at `+a+":2)") ||
+		!strings.Contains(stderr, b+`:1: credential "a": token_url: is required`) {
+		t.Fatalf("validate with a duplicate in conf.d/b.toml: exit %d %q", code, stderr)
+	}
+}

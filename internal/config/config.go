@@ -34,6 +34,9 @@ type Config struct {
 	// Warnings are problems that do not stop tokend (e.g. an inline secret in a
 	// world-readable file). Load fills it; validate prints it.
 	Warnings []string `toml:"-"`
+	// Includes are the files the include patterns matched, in the order
+	// their credentials follow the main file's (include.go).
+	Includes []string `toml:"-"`
 	// DiscoveryDeferred says issuer discovery has not run yet: daemon.New
 	// runs it after opening the state store, falling back to the metadata
 	// stored there (daemon.LoadOptions.DeferDiscovery).
@@ -187,10 +190,11 @@ func (d Duration) problem() string {
 	return fmt.Sprintf("invalid duration %q (use e.g. \"90s\", \"10m\", \"1h\")", d.invalid)
 }
 
-// Load reads, decodes, defaults and validates the config at path. The
-// returned error lists every problem found, one per line, each in the
-// format of Problem (path:line: credential "name": key: what). Secrets are
-// read by ResolveSecrets.
+// Load reads, decodes, defaults and validates the config at path and the
+// files its include patterns match (include.go). The returned error lists
+// every problem found, one per line, each in the format of Problem
+// (file:line: credential "name": key: what), naming the file that holds it.
+// Secrets are read by ResolveSecrets.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -207,99 +211,64 @@ func Load(path string) (*Config, error) {
 // Decode parses TOML bytes, rejects unknown keys, applies defaults and
 // validates. Every problem is returned at once, each a *Problem (joined).
 // Secrets are not read yet: call ResolveSecrets before using the
-// credentials.
+// credentials. Bytes have no directory to resolve include patterns against:
+// a document with include is refused (use Load).
 func Decode(data []byte) (*Config, error) { return decode(data, "") }
 
-// decode is Decode naming file in its problems and warnings. Each table is
-// decoded on its own (a type error in one hides no other problem),
-// [[credential]] tables in two steps: the keys every credential has, then
-// (once defaults have settled its grant and auth_style) its kinds' own keys;
-// each [[credential.sink]] by its kind. All before Undecoded.
+// decode is Decode naming file in its problems and warnings, and reading
+// the files it includes. Each file is decoded on its own, a large one in
+// runs of [[credential]] tables (split.go), so the decoder's tree of one
+// part at a time is alive, never the whole config's (decodePart). Then the
+// config is defaulted and validated as a whole, and each problem placed in
+// the file and at the line it is about (place).
 func decode(data []byte, file string) (*Config, error) {
-	var doc document
-	md, err := toml.Decode(string(data), &doc)
-	if err != nil {
-		p := decodeError(err)
-		p.File = file
+	return (&decoder{det: newDetacher()}).run(data, file)
+}
+
+// run is decode by d, a new decoder.
+func (d *decoder) run(data []byte, file string) (*Config, error) {
+	if p := d.decodeFile(file, data, true); p != nil {
 		return nil, p
 	}
-	var problems []error
-	var cfg Config
-	for _, t := range []struct {
-		name string
-		into any
-		p    toml.Primitive
-	}{{"state", &cfg.State, doc.State}, {"scheduler", &cfg.Scheduler, doc.Scheduler}, {"status", &cfg.Status, doc.Status}, {"vault", &cfg.Vault, doc.Vault}} {
-		if md.IsDefined(t.name) {
-			if err := md.PrimitiveDecode(t.p, t.into); err != nil {
-				problems = append(problems, decodeError(err))
-				_ = md.PrimitiveDecode(t.p, skipTable{})
-			}
-		}
+	if p := d.includes(file); p != nil {
+		return nil, p
 	}
-	cfg.Credentials = make([]Credential, len(doc.Credentials))
-	skipped := make([]bool, len(doc.Credentials))
-	for i, p := range doc.Credentials {
-		if err := md.PrimitiveDecode(p, &cfg.Credentials[i]); err != nil {
-			cr := &cfg.Credentials[i]
-			problems = append(problems, fmt.Errorf("%s: %w", credKey(i, cr.Name), decodeError(err)))
-			_ = md.PrimitiveDecode(p, skipTable{})
-			*cr, skipped[i] = Credential{Name: cr.Name}, true // reported; not validated further
-		}
-	}
-	cfg.decodeSinks(&md)
-	cfg.applyDefaults()
-	od := newOptionDecoder(&md)
-	for i, p := range doc.Credentials {
-		if !skipped[i] {
-			od.decode(p, &cfg.Credentials[i])
-		}
-	}
-	var lay *layout // only when something is reported: a large valid config costs no copy of its lines
-	layoutOf := func() *layout {
-		if lay == nil {
-			lay = newLayout(data)
-		}
-		return lay
-	}
-	var out []error
-	for _, k := range md.Undecoded() {
-		for _, p := range layoutOf().unknownKey(k, cfg.Credentials) {
-			out = append(out, p)
-		}
-	}
-	problems = append(problems, cfg.validate(skipped)...)
-	for _, e := range problems {
+	d.cfg.applyDefaults()
+	out := d.unknownKeys()
+	for _, e := range append(d.problems, d.cfg.validate(d.skipped)...) {
 		for _, pe := range Problems(e) {
-			p := toProblem(pe)
-			layoutOf().locate(p, cfg.Credentials)
-			out = append(out, p)
+			out = append(out, d.place(toProblem(pe)))
 		}
 	}
 	if len(out) > 0 {
 		sortProblems(out)
-		for _, e := range out {
-			e.(*Problem).File = file
-		}
 		return nil, errors.Join(out...)
 	}
+	cfg := new(Config) // not d's: nothing of the documents outlives decode
+	*cfg = d.cfg
 	warnings := cfg.warnings()
 	if file != "" {
-		warnings = append(warnings, inlineSecretWarnings(&cfg, file)...)
+		warnings = append(warnings, inlineSecretWarnings(cfg, func(i int) string { return d.fileOf(i).name })...)
 	}
 	for _, p := range warnings {
-		layoutOf().locate(p, cfg.Credentials)
-		p.File = file
-		cfg.Warnings = append(cfg.Warnings, p.Error())
+		cfg.Warnings = append(cfg.Warnings, d.place(p).Error())
 	}
-	detachStrings(&cfg) // no value may keep the whole document alive (detach.go)
-	return &cfg, nil
+	for _, t := range []any{&cfg.State, &cfg.Scheduler, &cfg.Status, &cfg.Vault} {
+		d.det.detach(t) // the credentials were, part by part (decodePart)
+	}
+	return cfg, nil
 }
 
-// sortProblems orders problems by line (those without one last), stably.
+// sortProblems orders problems by file (the main one first, then the
+// included ones in the order they were read) and in each by line (those
+// without one last), stably.
 func sortProblems(ps []error) {
 	slices.SortStableFunc(ps, func(a, b error) int {
-		la, lb := a.(*Problem).Line, b.(*Problem).Line
+		pa, pb := a.(*Problem), b.(*Problem)
+		if pa.src != pb.src {
+			return pa.src - pb.src
+		}
+		la, lb := pa.Line, pb.Line
 		switch {
 		case la == lb:
 			return 0
@@ -321,9 +290,10 @@ func credKey(i int, name string) string {
 	return fmt.Sprintf("credential[%d]", i+1)
 }
 
-// document is what decode decodes first: every top-level table and each
-// [[credential]] table left as toml.Primitive, each then decoded on its own.
+// document is what decodePart decodes first: every top-level table and
+// each [[credential]] table left as toml.Primitive, each then decoded on its own.
 type document struct {
+	Include     toml.Primitive   `toml:"include"` // include.go
 	State       toml.Primitive   `toml:"state"`
 	Scheduler   toml.Primitive   `toml:"scheduler"`
 	Status      toml.Primitive   `toml:"status"`

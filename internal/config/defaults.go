@@ -19,6 +19,8 @@ const (
 	DefaultProvider      = "generic"
 )
 
+// applyDefaults fills the top-level defaults and those that depend on every
+// credential (preset limits), after each credential's own (Credential.applyDefaults).
 func (c *Config) applyDefaults() {
 	if c.State.Backend == "" {
 		c.State.Backend = DefaultStateBackend
@@ -33,9 +35,7 @@ func (c *Config) applyDefaults() {
 		c.Scheduler.ShutdownGrace.Duration = DefaultShutdownGrace
 	}
 	c.Scheduler.applyTimeoutDefaults()
-	for i := range c.Credentials {
-		c.Credentials[i].applyDefaults()
-	}
+	// each credential's own defaults were applied as its file was decoded (decodePart)
 	c.addPresetLimits()              // a preset's documented rate for its host (presetvars.go)
 	c.Scheduler.applyLimitDefaults() // per-provider limits: none unless configured (limits.go)
 	c.applyVaultDefaults()

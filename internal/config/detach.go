@@ -5,8 +5,10 @@ import (
 	"strings"
 )
 
-// detachStrings gives every string reachable from cfg storage of its own,
-// with one copy per distinct value.
+// detacher gives every string reachable from the values it is handed
+// storage of its own, with one copy per distinct value across all of them.
+// decode hands it each part's credentials as soon as the part is decoded,
+// so the part's document can go, then the top-level tables.
 //
 // Why: BurntSushi/toml returns string values that share the memory of the
 // decoded document, so any one name, path or URL that outlives decoding
@@ -16,12 +18,12 @@ import (
 // Strings are replaced in place in structs (the decoder allocated them), but
 // slices and maps of strings are replaced by new ones: they may be a
 // provider preset's, shared by every config (applyPreset).
-func detachStrings(cfg *Config) {
-	d := detacher{seen: map[string]string{}}
-	d.walk(reflect.ValueOf(cfg).Elem())
-}
-
 type detacher struct{ seen map[string]string }
+
+func newDetacher() detacher { return detacher{seen: map[string]string{}} }
+
+// detach detaches the strings reachable from ptr, a non-nil pointer.
+func (d detacher) detach(ptr any) { d.walk(reflect.ValueOf(ptr).Elem()) }
 
 func (d detacher) str(s string) string {
 	if s == "" {

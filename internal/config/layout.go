@@ -155,7 +155,8 @@ func segPrefix(segs []keySeg) string {
 }
 
 // locate fills in p's line from the document's layout; creds are the
-// credentials in document order (their names tell a credential's table).
+// credentials in document order (their names tell a credential's table,
+// unless p.at gives its index).
 func (l *layout) locate(p *Problem, creds []Credential) {
 	if p.Line > 0 {
 		return
@@ -164,9 +165,12 @@ func (l *layout) locate(p *Problem, creds []Credential) {
 	if p.Key != "" && segs == nil {
 		return
 	}
-	if p.Credential != "" || p.Index > 0 {
+	if p.Credential != "" || p.Index > 0 || p.at > 0 {
 		i := p.Index - 1
-		if p.Credential != "" {
+		switch {
+		case p.at > 0: // its index in creds, when its name may be another's too
+			i = p.at - 1
+		case p.Credential != "":
 			i = slices.IndexFunc(creds, func(c Credential) bool { return c.Name == p.Credential })
 		}
 		if i < 0 {
@@ -240,7 +244,7 @@ func (l *layout) unknownKey(k toml.Key, creds []Credential) []*Problem {
 func knownKeys(table string) []string {
 	switch table {
 	case "":
-		return tomlKeysOf(reflect.TypeFor[Config]())
+		return append(tomlKeysOf(reflect.TypeFor[Config]()), "include")
 	case "state":
 		return tomlKeysOf(reflect.TypeFor[State]())
 	case "scheduler":

@@ -27,6 +27,10 @@ type Problem struct {
 	Index      int    // 1-based index of a credential without a name; 0 otherwise
 	Key        string // key path, e.g. "sink[1].path", "state.backend"; "" for the table itself
 	Msg        string
+
+	src  int // 1 + index of the config file the problem is in, once known (include.go); 0: not yet
+	at   int // 1-based index of the credential it is about when its name may not tell (a duplicate); 0 otherwise
+	also int // a duplicate name: 1-based index of the credential that has it first (placed as "also at")
 }
 
 // Error formats the problem as the type's comment says.
@@ -130,9 +134,26 @@ func lastKey(k string) string { return k[strings.LastIndex(k, ".")+1:] }
 // `toml: line 3 (last key "scheduler.max_concurrent"): incompatible types: ...`.
 var tomlErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
 
+// shiftLines gives a decoding error found in a part of a file that starts
+// after line off its line in the file (a *Problem); nil stays nil.
+func shiftLines(err error, off int) error {
+	if err == nil || off == 0 {
+		return err
+	}
+	p := decodeError(err)
+	if p.Line > 0 {
+		p.Line += off
+	}
+	return p
+}
+
 // decodeError turns a decoder error into a Problem with its line and key
 // when the decoder gave them. Decoder errors name the key, never its value.
 func decodeError(err error) *Problem {
+	if p, ok := err.(*Problem); ok { // made by decodeError already (shiftLines)
+		c := *p
+		return &c
+	}
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		return &Problem{Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}

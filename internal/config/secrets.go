@@ -99,26 +99,38 @@ func ReadSecretFile(path string) (secret.Secret, error) {
 	return resolveSecret("", path, "")
 }
 
-// inlineSecretWarnings warns when the config file holds a secret inline and
-// is readable by group or others, and when a key or token file of a
-// credential's options is (secretFileWarnings).
-func inlineSecretWarnings(c *Config, path string) []*Problem {
-	fi, err := os.Stat(path)
+// inlineSecretWarnings warns when a config file holds a secret inline and
+// is readable by group or others (fileOf names the file of the i-th
+// credential), and when a key or token file of a credential's options is
+// (secretFileWarnings).
+func inlineSecretWarnings(c *Config, fileOf func(i int) string) []*Problem {
 	var out []*Problem
 	for i := range c.Credentials {
 		out = append(out, secretFileWarnings(&c.Credentials[i])...)
 	}
-	if err != nil || fi.Mode().Perm()&0o077 == 0 {
-		return out
-	}
-	for _, cr := range c.Credentials {
+	modes := map[string]fs.FileMode{} // file -> its permissions; 0 when private or unreadable
+	for i, cr := range c.Credentials {
+		if cr.ClientSecret == "" && cr.APIKey == "" {
+			continue
+		}
+		path := fileOf(i)
+		perm, ok := modes[path]
+		if !ok {
+			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				perm = fi.Mode().Perm()
+			}
+			modes[path] = perm
+		}
+		if perm == 0 {
+			continue
+		}
 		if cr.ClientSecret != "" {
-			out = append(out, &Problem{Credential: cr.Name, Key: "client_secret", Msg: fmt.Sprintf(
-				"is inline in %s, which is readable by group/other (mode %#o); use client_secret_file or client_secret_env, or chmod 600 the config", path, fi.Mode().Perm())})
+			out = append(out, &Problem{Credential: cr.Name, Key: "client_secret", at: i + 1, Msg: fmt.Sprintf(
+				"is inline in %s, which is readable by group/other (mode %#o); use client_secret_file or client_secret_env, or chmod 600 the config", path, perm)})
 		}
 		if cr.APIKey != "" {
-			out = append(out, &Problem{Credential: cr.Name, Key: "api_key", Msg: fmt.Sprintf(
-				"is inline in %s, which is readable by group/other (mode %#o); use api_key_file or api_key_env, or chmod 600 the config", path, fi.Mode().Perm())})
+			out = append(out, &Problem{Credential: cr.Name, Key: "api_key", at: i + 1, Msg: fmt.Sprintf(
+				"is inline in %s, which is readable by group/other (mode %#o); use api_key_file or api_key_env, or chmod 600 the config", path, perm)})
 		}
 	}
 	return out

@@ -83,11 +83,11 @@ func newSinkDecoder(md *toml.MetaData) *sinkDecoder {
 	return d
 }
 
-// decodeSinks decodes every credential's sink tables into its Sinks.
-func (c *Config) decodeSinks(md *toml.MetaData) {
+// decodeSinks decodes the sink tables of creds, decoded from md's document, into their Sinks.
+func decodeSinks(md *toml.MetaData, creds []Credential) {
 	var d *sinkDecoder
-	for i := range c.Credentials {
-		cr := &c.Credentials[i]
+	for i := range creds {
+		cr := &creds[i]
 		if len(cr.SinkTables) == 0 {
 			continue
 		}

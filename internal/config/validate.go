@@ -51,7 +51,7 @@ func (c *Config) validate(skipped []bool) []error {
 		bad("credential", "no [[credential]] configured")
 	}
 	errs = append(errs, c.Status.validate()...)
-	names := map[string]bool{}
+	names := map[string]int{}            // name -> 1-based index of its first credential
 	sinks := newSinkChecker()            // sinks.go
 	opts := newOptionChecker()           // kindopts.go
 	proxies := newProxyChecker(c.Status) // proxy.go
@@ -63,20 +63,39 @@ func (c *Config) validate(skipped []bool) []error {
 			bad(key+".name", "is required")
 		case !nameRE.MatchString(cr.Name):
 			bad(key+".name", "must be 1-64 characters of letters, digits, '.', '_' or '-', starting with a letter or digit")
-		case names[cr.Name]:
-			bad(key+".name", "is used by more than one credential")
+		case names[cr.Name] > 0: // located at this one, naming the first's place (decoder.place)
+			errs = append(errs, &Problem{Credential: cr.Name, Key: "name", Msg: "is used by more than one credential", at: i + 1, also: names[cr.Name]})
 		}
-		names[cr.Name] = true
+		if names[cr.Name] == 0 {
+			names[cr.Name] = i + 1
+		}
 		if i < len(skipped) && skipped[i] {
 			continue
 		}
-		errs = append(errs, cr.validate(key)...)
-		errs = append(errs, opts.check(key, cr)...)
-		errs = append(errs, sinks.check(key, cr)...)
-		errs = append(errs, proxies.check(key, cr)...)
+		errs = append(errs, atCredential(i, cr.validate(key), opts.check(key, cr), sinks.check(key, cr), proxies.check(key, cr))...)
 	}
 	errs = append(errs, c.validateDependencies()...) // dependencies.go
 	return errs
+}
+
+// atCredential makes each problem of the lists, all about the i-th
+// credential, a *Problem that names it by index (Problem.at) besides its
+// name, so that one whose name another credential has too is still placed
+// in its own table and file (decoder.place).
+func atCredential(i int, lists ...[]error) []error {
+	var out []error
+	for _, errs := range lists {
+		for _, e := range errs {
+			for _, pe := range Problems(e) {
+				p := toProblem(pe)
+				if p.at == 0 {
+					p.at = i + 1
+				}
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 func (cr *Credential) validate(key string) []error {
@@ -165,10 +184,14 @@ func (c *Config) durationProblems() []error {
 	for i := range c.Credentials {
 		cr := &c.Credentials[i]
 		key := credKey(i, cr.Name)
+		n := len(errs)
 		check(key+".refresh_before", cr.RefreshBefore)
 		check(key+".default_lifetime", cr.DefaultLifetime)
 		for j, s := range cr.Sinks {
 			check(fmt.Sprintf("%s.sink[%d].hook_timeout", key, j+1), s.HookTimeout)
+		}
+		if len(errs) > n {
+			errs = append(errs[:n], atCredential(i, errs[n:])...)
 		}
 	}
 	return errs
