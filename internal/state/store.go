@@ -64,6 +64,9 @@ type FileStore struct {
 
 	seedMu sync.Mutex
 	marker *marker // the directory's marker (marker.go)
+
+	gensMu sync.Mutex
+	gens   map[string]uint64 // generation last committed per credential (committed.go)
 }
 
 // Open opens (creating if needed) the store in dir. A missing dir is created
@@ -207,7 +210,8 @@ func (s *FileStore) save(ctx context.Context, rec Record) error {
 		if err := s.checkFile(); err != nil {
 			return err // committing into a deleted or replaced file would be lost
 		}
-		return s.group.do(func(b *bolt.Bucket) error { return b.Put(key, data) })
+		return s.group.doThen(func(b *bolt.Bucket) error { return b.Put(key, data) },
+			func() { s.noteCommitted(rec.Credential, rec.Generation) })
 	})
 }
 
@@ -260,7 +264,8 @@ func (s *FileStore) Delete(ctx context.Context, name string) error {
 			return err
 		}
 		key := []byte(name)
-		return s.group.do(func(b *bolt.Bucket) error { return b.Delete(key) }) // a missing key is nil
+		return s.group.doThen(func(b *bolt.Bucket) error { return b.Delete(key) }, // a missing key is nil
+			func() { s.noteDeleted(name) })
 	})
 	if err != nil {
 		return fmt.Errorf("deleting state for %q: %w", name, err)
