@@ -40,6 +40,11 @@ type committer struct {
 	mu    sync.Mutex
 	queue []*op // writes not yet in a transaction, oldest first
 
+	// check, if set, runs in the leader before each transaction; its error
+	// fails the whole batch, nothing of it committed. The store's is
+	// FileStore.checkFile: one stat per transaction, not one per write.
+	check func() error
+
 	// beforeCommit, if set (tests only), runs in the leader before each
 	// transaction, with the batch size.
 	beforeCommit func(n int)
@@ -96,7 +101,14 @@ func (c *committer) commitNext() error {
 	if n == 0 {
 		return nil
 	}
-	errs, commitErr := c.commit(batch)
+	var errs []error
+	var commitErr error
+	if c.check != nil {
+		commitErr = c.check()
+	}
+	if commitErr == nil {
+		errs, commitErr = c.commit(batch)
+	}
 	for i, o := range batch {
 		o.err = commitErr
 		if commitErr == nil {

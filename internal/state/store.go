@@ -105,7 +105,8 @@ func Open(dir string, opts Options) (*FileStore, error) {
 	}
 	db.NoSync = false // every commit is fsync'd; this is the point of the store
 
-	s := &FileStore{dir: dir, path: path, codec: cd, db: db, group: &committer{db: db}, opened: opened}
+	s := &FileStore{dir: dir, path: path, codec: cd, db: db, opened: opened}
+	s.group = &committer{db: db, check: s.checkFile}
 	if err := s.prepare(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening state store %s: %w", path, err)
@@ -207,9 +208,8 @@ func (s *FileStore) save(ctx context.Context, rec Record) error {
 	}
 	key := []byte(rec.Credential)
 	return s.run(ctx, func(*bolt.DB) error {
-		if err := s.checkFile(); err != nil {
-			return err // committing into a deleted or replaced file would be lost
-		}
+		// The committer checks the file first (checkFile): committing into a
+		// deleted or replaced file would be lost.
 		return s.group.doThen(func(b *bolt.Bucket) error { return b.Put(key, data) },
 			func() { s.noteCommitted(rec.Credential, rec.Generation) })
 	})
@@ -260,10 +260,7 @@ func (s *FileStore) Delete(ctx context.Context, name string) error {
 		if name == "" {
 			return errors.New("no credential name")
 		}
-		if err := s.checkFile(); err != nil {
-			return err
-		}
-		key := []byte(name)
+		key := []byte(name) // the committer checks the file first (checkFile)
 		return s.group.doThen(func(b *bolt.Bucket) error { return b.Delete(key) }, // a missing key is nil
 			func() { s.noteDeleted(name) })
 	})
