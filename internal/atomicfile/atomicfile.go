@@ -9,9 +9,13 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 )
 
 // WriteFile atomically replaces path with data: it creates a temp file in the
@@ -29,42 +33,48 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 }
 
 // writeFile is WriteFile with the directory fsync done by syncDir.
+//
+// It speaks to the kernel directly (issue 17: a rotation rewrites every sink
+// file): an *os.File for a regular file costs four fcntl calls and a failed
+// epoll registration on open, and os.Rename an lstat of the target, none of
+// which the write needs. The steps and their order are WriteFile's.
 func writeFile(path string, data []byte, perm fs.FileMode, syncDir func(string) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	// The leading dot hides the temp file from consumers globbing *.json etc.
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	fd, tmpName, err := createTemp(dir, base)
 	if err != nil {
 		return fmt.Errorf("writing %s: creating temp file: %w", path, err)
 	}
-	tmpName := tmp.Name()
-	renamed := false
+	open, renamed := true, false
 	defer func() {
 		if renamed {
 			return
 		}
-		_ = tmp.Close() // may already be closed; the error is then ErrClosed
-		if rmErr := os.Remove(tmpName); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
-			err = errors.Join(err, fmt.Errorf("removing temp file %s: %w", tmpName, rmErr))
+		if open {
+			_ = syscall.Close(fd)
+		}
+		if rmErr := ignoringEINTR(func() error { return syscall.Unlink(tmpName) }); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
+			err = errors.Join(err, fmt.Errorf("removing temp file %s: %w", tmpName, &fs.PathError{Op: "remove", Path: tmpName, Err: rmErr}))
 		}
 	}()
 
-	if err := tmp.Chmod(perm.Perm()); err != nil {
-		return fmt.Errorf("writing %s: setting mode %#o: %w", path, perm.Perm(), err)
+	if err := ignoringEINTR(func() error { return syscall.Fchmod(fd, uint32(perm.Perm())) }); err != nil {
+		return fmt.Errorf("writing %s: setting mode %#o: %w", path, perm.Perm(), &fs.PathError{Op: "chmod", Path: tmpName, Err: err})
 	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err := writeAll(fd, data); err != nil {
+		return fmt.Errorf("writing %s: %w", path, &fs.PathError{Op: "write", Path: tmpName, Err: err})
 	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: fsync: %w", path, err)
+	if err := ignoringEINTR(func() error { return syscall.Fsync(fd) }); err != nil {
+		return fmt.Errorf("writing %s: fsync: %w", path, &fs.PathError{Op: "sync", Path: tmpName, Err: err})
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: closing temp file: %w", path, err)
+	open = false
+	if err := syscall.Close(fd); err != nil { // never retried: the descriptor is gone either way
+		return fmt.Errorf("writing %s: closing temp file: %w", path, &fs.PathError{Op: "close", Path: tmpName, Err: err})
 	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("writing %s: replacing file: %w", path, err)
+	if err := ignoringEINTR(func() error { return syscall.Rename(tmpName, path) }); err != nil {
+		return fmt.Errorf("writing %s: replacing file: %w", path, &os.LinkError{Op: "rename", Old: tmpName, New: path, Err: err})
 	}
 	renamed = true
 	if err := syncDir(dir); err != nil {
@@ -73,20 +83,75 @@ func writeFile(path string, data []byte, perm fs.FileMode, syncDir func(string) 
 	return nil
 }
 
+// createTemp creates a new file "<dir>.<base>.tmp-<random>" (the leading dot
+// hides it from consumers globbing *.json etc.) with O_EXCL and mode 0600,
+// so nobody else can open it while it is being written, like os.CreateTemp.
+func createTemp(dir, base string) (int, string, error) {
+	prefix := dir + "." + base + ".tmp-"
+	for try := 0; ; try++ {
+		name := prefix + strconv.FormatUint(uint64(rand.Uint32()), 10)
+		var fd int
+		err := ignoringEINTR(func() (err error) {
+			fd, err = syscall.Open(name, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, 0o600)
+			return err
+		})
+		if err == nil {
+			return fd, name, nil
+		}
+		if errors.Is(err, syscall.EEXIST) && try < 10000 {
+			continue
+		}
+		return -1, "", &fs.PathError{Op: "createtemp", Path: prefix + "*", Err: err} // os.CreateTemp's error
+	}
+}
+
+// writeAll writes data to fd, continuing after short writes.
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := syscall.Write(fd, data)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return io.ErrShortWrite
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// ignoringEINTR retries fn while it is interrupted by a signal (the Go
+// runtime's own signals interrupt slow system calls).
+func ignoringEINTR(fn func() error) error {
+	for {
+		err := fn()
+		if err != syscall.EINTR {
+			return err
+		}
+	}
+}
+
 // SyncDir fsyncs a directory so that a rename or a new entry in it survives a
 // crash. Without it a crash can bring back the previous file, e.g. a refresh
 // token the provider has already revoked.
 func SyncDir(dir string) error {
-	d, err := os.Open(dir)
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = syscall.Open(dir, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("opening directory %s for fsync: %w", dir, err)
+		return fmt.Errorf("opening directory %s for fsync: %w", dir, &fs.PathError{Op: "open", Path: dir, Err: err})
 	}
-	if err := d.Sync(); err != nil {
-		_ = d.Close()
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	if err := ignoringEINTR(func() error { return syscall.Fsync(fd) }); err != nil {
+		_ = syscall.Close(fd)
+		return fmt.Errorf("fsync directory %s: %w", dir, &fs.PathError{Op: "sync", Path: dir, Err: err})
 	}
-	if err := d.Close(); err != nil {
-		return fmt.Errorf("closing directory %s: %w", dir, err)
+	if err := syscall.Close(fd); err != nil {
+		return fmt.Errorf("closing directory %s: %w", dir, &fs.PathError{Op: "close", Path: dir, Err: err})
 	}
 	return nil
 }

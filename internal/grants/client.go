@@ -251,7 +251,8 @@ func (c *Client) authSecrets(v url.Values) []string {
 // post builds a POST of v to u, encoded as body, with the configured extra
 // headers and then the client authentication's headers auth.
 func (c *Client) post(ctx context.Context, u string, v url.Values, body BodyFormat, auth http.Header) (*http.Request, error) {
-	data, ctype := []byte(v.Encode()), "application/x-www-form-urlencoded"
+	var data io.Reader = strings.NewReader(v.Encode()) // no []byte copy of the form
+	ctype := "application/x-www-form-urlencoded"
 	if body == BodyJSON {
 		obj := make(map[string]string, len(v))
 		for k := range v {
@@ -261,9 +262,9 @@ func (c *Client) post(ctx context.Context, u string, v url.Values, body BodyForm
 		if err != nil { // a map of strings always marshals
 			return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent, Description: "encoding JSON body"})
 		}
-		data, ctype = b, "application/json"
+		data, ctype = bytes.NewReader(b), "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, data)
 	if err != nil {
 		return nil, c.fail(&Error{Code: CodeInvalidConfig, Class: ClassPermanent, Description: "building request", Err: err})
 	}

@@ -183,26 +183,26 @@ func decodeForm(body []byte) (fields, bool) {
 }
 
 func decodeJSON(body []byte) (fields, bool) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+	m, ok := parseObject(body) // object.go
+	if !ok {
 		return fields{}, false
 	}
 	f := fields{
-		accessToken:  jsonString(m["access_token"]),
-		tokenType:    jsonString(m["token_type"]),
-		refreshToken: jsonString(m["refresh_token"]),
-		scope:        jsonScope(m["scope"]),
-		code:         jsonString(m["error"]),
-		description:  jsonString(m["error_description"]),
+		accessToken:  jsonString(m.get("access_token")),
+		tokenType:    jsonString(m.get("token_type")),
+		refreshToken: jsonString(m.get("refresh_token")),
+		scope:        jsonScope(m.get("scope")),
+		code:         jsonString(m.get("error")),
+		description:  jsonString(m.get("error_description")),
 	}
-	f.issuedTokenType = jsonString(m["issued_token_type"])
-	f.hasError = errorPresent(m["error"])
-	f.expiresIn, f.hasExpiresIn = jsonSeconds(m["expires_in"])
-	f.refreshExpiresIn, f.hasRefreshExpiresIn = jsonSeconds(m["refresh_token_expires_in"])
+	f.issuedTokenType = jsonString(m.get("issued_token_type"))
+	f.hasError = errorPresent(m.get("error"))
+	f.expiresIn, f.hasExpiresIn = jsonSeconds(m.get("expires_in"))
+	f.refreshExpiresIn, f.hasRefreshExpiresIn = jsonSeconds(m.get("refresh_token_expires_in"))
 	if !f.hasRefreshExpiresIn {
-		f.refreshExpiresIn, f.hasRefreshExpiresIn = jsonSeconds(m["x_refresh_token_expires_in"])
+		f.refreshExpiresIn, f.hasRefreshExpiresIn = jsonSeconds(m.get("x_refresh_token_expires_in"))
 	}
-	f.value = func(name string) (string, bool) { return jsonValue(m[name]) }
+	f.value = func(name string) (string, bool) { return jsonValue(m.get(name)) }
 	if !f.hasError {
 		f.code, f.description, f.hasError = basiqError(m)
 	}
@@ -215,7 +215,10 @@ func jsonSeconds(raw json.RawMessage) (time.Duration, bool) {
 	if len(raw) == 0 {
 		return 0, false
 	}
-	if s, err := strconv.Unquote(string(raw)); err == nil && raw[0] == '"' {
+	if raw[0] != '"' {
+		return parseSeconds(string(raw))
+	}
+	if s, err := strconv.Unquote(string(raw)); err == nil {
 		raw = []byte(s)
 	}
 	return parseSeconds(string(raw))
@@ -249,12 +252,12 @@ func first(v []string) string {
 
 // basiqError reads Basiq's envelope:
 // {"type":"list","data":[{"type":"error","code":"invalid-grant","title":"..","detail":".."}]}.
-func basiqError(m map[string]json.RawMessage) (code, desc string, ok bool) {
-	if jsonString(m["type"]) != "list" {
+func basiqError(m object) (code, desc string, ok bool) {
+	if jsonString(m.get("type")) != "list" {
 		return "", "", false
 	}
 	var items []map[string]json.RawMessage
-	if json.Unmarshal(m["data"], &items) != nil {
+	if json.Unmarshal(m.get("data"), &items) != nil {
 		return "", "", false
 	}
 	for _, it := range items {
@@ -289,6 +292,9 @@ func errorPresent(raw json.RawMessage) bool {
 
 // jsonString returns raw as a string when it is a JSON string, else "".
 func jsonString(raw json.RawMessage) string {
+	if s, ok := plainString(raw); ok { // the common case, without encoding/json's allocations
+		return s
+	}
 	var s string
 	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
 		return ""

@@ -232,15 +232,19 @@ func errorFields(ei *state.ErrorInfo) []zap.Field {
 }
 
 // recFields are the fields of every state-change log line. Unknown times
-// are left out (no 0001-01-01); a guessed expiry says so.
+// are left out (no 0001-01-01); a guessed expiry says so. Called with s.mu
+// held: the token's fingerprint is the entry's cached one (the status
+// snapshot that follows every job needs it too). The slice has room for
+// the few fields a caller appends (took, planned_at, late, ...).
 func (s *Scheduler) recFields(e *entry) []zap.Field {
-	fields := []zap.Field{
+	fields := make([]zap.Field, 0, 12)
+	fields = append(fields,
 		zap.String("status", string(e.status)),
 		timeField("expires_at", e.rec.ExpiresAt),
 		timeField("next_refresh", e.next),
 		zap.Uint64("generation", e.rec.Generation),
-		zap.String("token_fp", e.rec.AccessToken.Fingerprint()),
-	}
+		zap.String("token_fp", e.fingerprintLocked()),
+	)
 	if e.guessed && !e.rec.ExpiresAt.IsZero() {
 		fields = append(fields, zap.Bool("expires_at_guessed", true))
 	}

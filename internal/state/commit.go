@@ -40,6 +40,11 @@ type committer struct {
 	mu    sync.Mutex
 	queue []*op // writes not yet in a transaction, oldest first
 
+	// check, if set, runs in the leader before each transaction; its error
+	// fails the whole batch, nothing of it committed. The store's is
+	// FileStore.checkFile: one stat per transaction, not one per write.
+	check func() error
+
 	// beforeCommit, if set (tests only), runs in the leader before each
 	// transaction, with the batch size.
 	beforeCommit func(n int)
@@ -49,6 +54,7 @@ type committer struct {
 // a Delete) that leaves the bucket unchanged when it fails.
 type op struct {
 	fn   func(*bolt.Bucket) error
+	then func()      // if set, runs once fn's change is committed (see doThen)
 	err  error       // fn's error or the commit's; written before done is set
 	done atomic.Bool // the transaction holding the write has ended
 }
@@ -58,7 +64,11 @@ type op struct {
 // cancellable: once queued, a write is committed, so the caller waits for
 // its outcome.
 func (c *committer) do(fn func(*bolt.Bucket) error) error {
-	o := &op{fn: fn}
+	return c.queued(&op{fn: fn})
+}
+
+// queued is do for a prepared op.
+func (c *committer) queued(o *op) error {
 	c.mu.Lock()
 	c.queue = append(c.queue, o)
 	c.mu.Unlock()
@@ -68,6 +78,15 @@ func (c *committer) do(fn func(*bolt.Bucket) error) error {
 		}
 	}
 	return o.err
+}
+
+// doThen is do, with then run once the write has been committed (not when it
+// or its transaction failed), before do returns. The writes' thens run in
+// commit order, one at a time (the group runs one commit at a time), so a
+// then may record what is now on disk without a later write's then being
+// overtaken by an earlier one's.
+func (c *committer) doThen(fn func(*bolt.Bucket) error, then func()) error {
+	return c.queued(&op{fn: fn, then: then})
 }
 
 // commitNext is one run of the group: it commits the oldest maxGroup queued
@@ -82,11 +101,21 @@ func (c *committer) commitNext() error {
 	if n == 0 {
 		return nil
 	}
-	errs, commitErr := c.commit(batch)
+	var errs []error
+	var commitErr error
+	if c.check != nil {
+		commitErr = c.check()
+	}
+	if commitErr == nil {
+		errs, commitErr = c.commit(batch)
+	}
 	for i, o := range batch {
 		o.err = commitErr
 		if commitErr == nil {
 			o.err = errs[i]
+		}
+		if o.err == nil && o.then != nil {
+			o.then()
 		}
 		o.done.Store(true)
 	}

@@ -19,7 +19,8 @@ var ErrFileGone = errors.New("the state store file was deleted or replaced while
 // CheckFile reports whether the path still names the file this store has
 // open (nil), or an error wrapping ErrFileGone naming the path. It is cheap
 // (one stat) and safe for concurrent use; Save and Delete call it before
-// every commit and refuse to commit when it fails.
+// every commit (once per group-commit transaction) and refuse to commit
+// when it fails.
 func (s *FileStore) CheckFile() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -101,7 +102,7 @@ func (s *FileStore) recreate() error {
 	}
 	db.NoSync = false
 	old := s.db
-	s.db, s.group, s.opened = db, &committer{db: db}, fi
+	s.db, s.group, s.opened = db, &committer{db: db, check: s.checkFile}, fi
 	_ = old.Close() // the unlinked file: its content is in the new one
 	return nil
 }

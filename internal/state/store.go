@@ -64,6 +64,9 @@ type FileStore struct {
 
 	seedMu sync.Mutex
 	marker *marker // the directory's marker (marker.go)
+
+	gensMu sync.Mutex
+	gens   map[string]uint64 // generation last committed per credential (committed.go)
 }
 
 // Open opens (creating if needed) the store in dir. A missing dir is created
@@ -102,7 +105,8 @@ func Open(dir string, opts Options) (*FileStore, error) {
 	}
 	db.NoSync = false // every commit is fsync'd; this is the point of the store
 
-	s := &FileStore{dir: dir, path: path, codec: cd, db: db, group: &committer{db: db}, opened: opened}
+	s := &FileStore{dir: dir, path: path, codec: cd, db: db, opened: opened}
+	s.group = &committer{db: db, check: s.checkFile}
 	if err := s.prepare(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("opening state store %s: %w", path, err)
@@ -204,10 +208,10 @@ func (s *FileStore) save(ctx context.Context, rec Record) error {
 	}
 	key := []byte(rec.Credential)
 	return s.run(ctx, func(*bolt.DB) error {
-		if err := s.checkFile(); err != nil {
-			return err // committing into a deleted or replaced file would be lost
-		}
-		return s.group.do(func(b *bolt.Bucket) error { return b.Put(key, data) })
+		// The committer checks the file first (checkFile): committing into a
+		// deleted or replaced file would be lost.
+		return s.group.doThen(func(b *bolt.Bucket) error { return b.Put(key, data) },
+			func() { s.noteCommitted(rec.Credential, rec.Generation) })
 	})
 }
 
@@ -256,11 +260,9 @@ func (s *FileStore) Delete(ctx context.Context, name string) error {
 		if name == "" {
 			return errors.New("no credential name")
 		}
-		if err := s.checkFile(); err != nil {
-			return err
-		}
-		key := []byte(name)
-		return s.group.do(func(b *bolt.Bucket) error { return b.Delete(key) }) // a missing key is nil
+		key := []byte(name) // the committer checks the file first (checkFile)
+		return s.group.doThen(func(b *bolt.Bucket) error { return b.Delete(key) }, // a missing key is nil
+			func() { s.noteDeleted(name) })
 	})
 	if err != nil {
 		return fmt.Errorf("deleting state for %q: %w", name, err)
