@@ -34,6 +34,7 @@ type PeerSide struct {
 	QuietCPU       time.Duration
 	QuietOwnCPU    time.Duration // tokend: the daemon alone (QuietCPU adds its Vault)
 	QuietRefreshes int
+	QuietVaultReqs int // tokend: requests its Vault got in the window (counting proxy)
 	RSS            int64 // the side's processes at the end of the quiet window
 	OwnRSS         int64 // tokend: the daemon alone
 	// Margins are the life left on the access token each refresh replaced
@@ -192,6 +193,7 @@ func (pr *Peer) quiet(d time.Duration, daemon int, va, vb *vaultServer, ob *obse
 	pr.Tokend.QuietCPU = own1 - own0 + a1 - a0
 	pr.OAuthApp.QuietCPU = b1 - b0
 	pr.Tokend.QuietRefreshes = countIn(ob.refreshes("tokend"), t0, t1)
+	pr.Tokend.QuietVaultReqs = va.requests(t0, t1)
 	pr.OAuthApp.QuietRefreshes = countIn(ob.refreshes("oauthapp"), t0, t1)
 	var err1, err2, err3 error
 	pr.Tokend.OwnRSS, err1 = rss(daemon)

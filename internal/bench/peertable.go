@@ -35,6 +35,9 @@ func (pr *Peer) print(w io.Writer) {
 	row("burst CPU per refresh (all its processes)", ms(tb), ms(pb), div(float64(tb), float64(pb)))
 	row("quiet window: refreshes", fmt.Sprint(t.QuietRefreshes), fmt.Sprint(p.QuietRefreshes), 0)
 	row("quiet window: CPU per refresh", ms(t.CPUPerRefresh()), ms(p.CPUPerRefresh()), div(float64(t.CPUPerRefresh()), float64(p.CPUPerRefresh())))
+	if t.QuietRefreshes > 0 {
+		row("quiet window: tokend's Vault requests per refresh", fmt.Sprintf("%.2f", float64(t.QuietVaultReqs)/float64(t.QuietRefreshes)), "", 0)
+	}
 	tc, pc := t.QuietCPU.Seconds()/pr.For.Seconds(), p.QuietCPU.Seconds()/pr.For.Seconds()
 	row("quiet window: CPU, % of a core", fmt.Sprintf("%.3f%%", 100*tc), fmt.Sprintf("%.3f%%", 100*pc), div(tc, pc))
 	row("quiet window: tokend daemon alone, % of a core", fmt.Sprintf("%.3f%%", 100*t.QuietOwnCPU.Seconds()/pr.For.Seconds()), "", 0)
