@@ -34,7 +34,7 @@ type PeerSide struct {
 	QuietCPU       time.Duration
 	QuietOwnCPU    time.Duration // tokend: the daemon alone (QuietCPU adds its Vault)
 	QuietRefreshes int
-	QuietVaultReqs int // tokend: requests its Vault got in the window (counting proxy)
+	QuietVaultReqs int   // tokend: requests its Vault got in the window (counting proxy)
 	RSS            int64 // the side's processes at the end of the quiet window
 	OwnRSS         int64 // tokend: the daemon alone
 	// Margins are the life left on the access token each refresh replaced
