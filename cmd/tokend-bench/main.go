@@ -44,6 +44,7 @@ func run() int {
 	tokend := flag.String("tokend", "", "tokend binary to run as `tokend run` (default: this binary in daemon mode)")
 	sink := flag.String("sink", "file", "footprint and burst sinks: file, or vault (KV v2 on a Vault dev server)")
 	vaultBin := flag.String("vault-bin", "", "vault binary (default: $TOKEND_VAULT_BIN, else scripts/vault-bin)")
+	vaultStorage := flag.String("vault-storage", "inmem", "storage of every Vault server: inmem (dev server) or raft (durable, fsync'd)")
 	peer := flag.String("peer", "", "also compare with a peer side by side: oauthapp (Vault's oauthapp plugin)")
 	oauthappBin := flag.String("oauthapp-bin", "", "oauthapp plugin binary (default: $TOKEND_OAUTHAPP_BIN, else scripts/oauthapp-bin)")
 	peerN := flag.Int("peer-n", 1000, "credentials on each side of the peer comparison")
@@ -57,6 +58,10 @@ func run() int {
 		if *peerCheck == 0 {
 			*peerCheck = 10 * time.Second
 		}
+	}
+	if *vaultStorage != "inmem" && *vaultStorage != "raft" {
+		fmt.Fprintf(os.Stderr, "tokend-bench: -vault-storage %q: inmem or raft\n", *vaultStorage)
+		return 2
 	}
 	if *vaultBin == "" && (*sink == "vault" || *peer != "") {
 		p, err := bench.FindTool("TOKEND_VAULT_BIN", "vault-bin")
@@ -95,7 +100,7 @@ func run() int {
 	start := time.Now()
 	r, err := bench.Run(bench.Options{Daemon: daemon, Dir: d, SinkDir: *sinkDir, EnvFiles: *envFiles, N: *n, SmallN: *small, MaxConcurrent: *conc, Rounds: *rounds,
 		Idle: *idle, TimelyN: *timelyN, TimelyFor: *timelyFor, MinTTL: 20 * time.Second, MaxTTL: 60 * time.Second,
-		Sink: *sink, VaultBin: *vaultBin, Peer: *peer, OAuthAppBin: *oauthappBin,
+		Sink: *sink, VaultBin: *vaultBin, VaultRaft: *vaultStorage == "raft", Peer: *peer, OAuthAppBin: *oauthappBin,
 		PeerN: *peerN, PeerTTL: *peerTTL, PeerFor: *peerFor, PeerCheckInterval: *peerCheck,
 		Progress: func(f string, a ...any) {
 			fmt.Fprintf(os.Stderr, "[%5.0fs] "+f+"\n", append([]any{time.Since(start).Seconds()}, a...)...)

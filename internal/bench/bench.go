@@ -39,6 +39,9 @@ type Options struct {
 	// counting proxy.
 	Sink     string
 	VaultBin string // the vault binary (FindTool("TOKEND_VAULT_BIN", "vault-bin"))
+	// VaultRaft runs every Vault server of the run (sinks, peer) with
+	// durable Raft storage instead of the dev server's memory.
+	VaultRaft bool
 	// Peer, if "oauthapp", adds the side-by-side comparison with Vault's
 	// oauthapp plugin (peer.go) after the other phases; PeerN credentials
 	// (0: skip), access tokens of PeerTTL, observed for PeerFor.
@@ -135,7 +138,7 @@ func Run(o Options) (*Result, error) {
 		if o.VaultBin == "" {
 			return nil, errNoVault
 		}
-		if r.vault, err = startVault(o.VaultBin, filepath.Join(o.Dir, "vault-sinks"), ""); err != nil {
+		if r.vault, err = startVault(o.VaultBin, filepath.Join(o.Dir, "vault-sinks"), "", o.VaultRaft); err != nil {
 			return nil, err
 		}
 		defer r.vault.stop()

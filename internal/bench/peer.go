@@ -20,7 +20,8 @@ type Peer struct {
 	TTL, For         time.Duration
 	CheckInterval    time.Duration // the plugin's refresh check interval (0: its default)
 	Tokend, OAuthApp PeerSide
-	Reuses           int // refresh tokens presented twice at the provider (must be 0)
+	Reuses           int  // refresh tokens presented twice at the provider (must be 0)
+	Raft             bool // both Vaults had Raft storage (else the dev server's memory)
 }
 
 // PeerSide is one contender's figures.
@@ -68,19 +69,19 @@ func runPeer(o Options) (*Peer, error) {
 	if o.VaultBin == "" || o.OAuthAppBin == "" || o.PeerN <= 0 || o.PeerTTL <= 0 || o.PeerFor <= 0 {
 		return nil, fmt.Errorf("VaultBin, OAuthAppBin, PeerN, PeerTTL and PeerFor are required")
 	}
-	pr := &Peer{N: o.PeerN, TTL: o.PeerTTL, For: o.PeerFor, CheckInterval: o.PeerCheckInterval}
+	pr := &Peer{N: o.PeerN, TTL: o.PeerTTL, For: o.PeerFor, CheckInterval: o.PeerCheckInterval, Raft: o.VaultRaft}
 	ob, err := newObserved(o.PeerTTL)
 	if err != nil {
 		return nil, err
 	}
 	defer ob.close()
 	dir := filepath.Join(o.Dir, "peer")
-	va, err := startVault(o.VaultBin, filepath.Join(dir, "vault-sinks"), "")
+	va, err := startVault(o.VaultBin, filepath.Join(dir, "vault-sinks"), "", o.VaultRaft)
 	if err != nil {
 		return nil, err
 	}
 	defer va.stop()
-	vb, err := startVault(o.VaultBin, filepath.Join(dir, "vault-oauthapp"), filepath.Dir(o.OAuthAppBin))
+	vb, err := startVault(o.VaultBin, filepath.Join(dir, "vault-oauthapp"), filepath.Dir(o.OAuthAppBin), o.VaultRaft)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,11 @@ func (pr *Peer) print(w io.Writer) {
 	if pr.CheckInterval > 0 {
 		ci = pr.CheckInterval.String()
 	}
-	fmt.Fprintf(w, "\npeer: Vault oauthapp plugin, %d credentials, %s tokens, windows of %s (plugin refresh check %s)\n\n", pr.N, pr.TTL, pr.For, ci)
+	storage := "dev servers, in-memory storage"
+	if pr.Raft {
+		storage = "Raft storage"
+	}
+	fmt.Fprintf(w, "\npeer: Vault oauthapp plugin, %d credentials, %s tokens, windows of %s (plugin refresh check %s; Vault: %s)\n\n", pr.N, pr.TTL, pr.For, ci, storage)
 	row := func(metric, tv, pv string, ratio float64) {
 		rs := "-"
 		if ratio > 0 && !isInf(ratio) {

@@ -68,8 +68,10 @@ type vaultServer struct {
 }
 
 // startVault runs bin as a dev server with its home under dir; pluginDir,
-// if set, is its -dev-plugin-dir (every binary there is registered).
-func startVault(bin, dir, pluginDir string) (*vaultServer, error) {
+// if set, is its -dev-plugin-dir (every binary there is registered). With
+// raft set it runs a real server instead, with durable Raft storage under
+// dir (vaultraft.go).
+func startVault(bin, dir, pluginDir string, raft bool) (*vaultServer, error) {
 	port, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -84,6 +86,13 @@ func startVault(bin, dir, pluginDir string) (*vaultServer, error) {
 	if pluginDir != "" {
 		args = append(args, "-dev-plugin-dir="+pluginDir)
 	}
+	if raft {
+		cfg, err := writeRaftConfig(dir, port, pluginDir)
+		if err != nil {
+			return nil, err
+		}
+		args = []string{"server", "-config=" + cfg}
+	}
 	v.cmd = exec.Command(bin, args...)
 	v.cmd.Env = []string{"HOME=" + v.home, "PATH=" + os.Getenv("PATH"), "VAULT_LOG_LEVEL=warn"}
 	v.out = &syncbuf.Buffer{}
@@ -91,22 +100,36 @@ func startVault(bin, dir, pluginDir string) (*vaultServer, error) {
 	if err := v.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting vault: %w", err)
 	}
+	if raft {
+		if err := v.initRaft(pluginDir); err != nil {
+			v.stop()
+			return nil, err
+		}
+	} else if err := v.waitHealth(http.StatusOK); err != nil {
+		v.stop()
+		return nil, err
+	}
+	return v, v.startProxy()
+}
+
+// waitHealth waits up to a minute until sys/health answers one of codes.
+func (v *vaultServer) waitHealth(codes ...int) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(v.direct + "/v1/sys/health")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
+			for _, c := range codes {
+				if resp.StatusCode == c {
+					return nil
+				}
 			}
 		}
 		if time.Now().After(deadline) {
-			v.stop()
-			return nil, fmt.Errorf("vault did not become healthy in 60s; output:\n%s", v.out.String())
+			return fmt.Errorf("vault did not become healthy in 60s; output:\n%s", v.out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return v, v.startProxy()
 }
 
 // startProxy puts the counting reverse proxy in front of the server (the
@@ -183,7 +206,9 @@ func (v *vaultServer) do(hc *http.Client, method, path string, body any, out any
 	if err != nil {
 		return err
 	}
-	req.Header.Set("X-Vault-Token", v.Token)
+	if v.Token != "" {
+		req.Header.Set("X-Vault-Token", v.Token)
+	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("vault %s %s: %w", method, path, err)
@@ -196,6 +221,12 @@ func (v *vaultServer) do(hc *http.Client, method, path string, body any, out any
 	}
 	if out == nil {
 		return nil
+	}
+	if raw, ok := out.(rawOut); ok {
+		if raw.v == nil {
+			return nil
+		}
+		return json.NewDecoder(resp.Body).Decode(raw.v)
 	}
 	var env struct{ Data json.RawMessage }
 	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
