@@ -126,17 +126,24 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
-// TestSmokeVaultSinks runs a round with Vault KV v2 sinks on a real Vault
-// dev server: every rotation lands in Vault (checked against the provider),
-// the counting proxy saw the burst's writes, the Vault process's CPU was
-// read, and the round has its group-commit floor.
+// TestSmokeVaultSinks runs a round with Vault KV v2 sinks on a real Vault,
+// a dev server and one with Raft storage: every rotation lands in Vault
+// (checked against the provider), the counting proxy saw the burst's
+// writes, the Vault process's CPU was read, and the round has its
+// group-commit floor.
 func TestSmokeVaultSinks(t *testing.T) {
+	for _, raft := range []bool{false, true} {
+		t.Run(fmt.Sprintf("raft=%v", raft), func(t *testing.T) { smokeVaultSinks(t, raft) })
+	}
+}
+
+func smokeVaultSinks(t *testing.T, raft bool) {
 	bin, err := FindTool("TOKEND_VAULT_BIN", "vault-bin")
 	if err != nil {
 		t.Fatal(err)
 	}
 	r, err := Run(Options{
-		Daemon: []string{os.Args[0], "daemon"}, Dir: t.TempDir(), Sink: "vault", VaultBin: bin,
+		Daemon: []string{os.Args[0], "daemon"}, Dir: t.TempDir(), Sink: "vault", VaultBin: bin, VaultRaft: raft,
 		N: 100, MaxConcurrent: 8, Rounds: 1, Idle: 200 * time.Millisecond,
 		Progress: t.Logf,
 	})
