@@ -84,10 +84,11 @@ type Footprint struct {
 type Round struct {
 	BaselineRPS float64 // x/oauth2 + os.WriteFile, no fsync, no state
 	DurableRPS  float64 // the same with each file written durably (the floor)
+	TokendRPS   float64
+
 	// GroupRPS is the durable baseline plus one bbolt put per rotation,
 	// group-committed (floor.go): the floor for a durable state store.
-	GroupRPS  float64
-	TokendRPS float64
+	GroupRPS float64
 }
 
 // Ratio is the round's tokend/baseline throughput.
@@ -102,19 +103,20 @@ func (r Round) GroupRatio() float64 { return r.TokendRPS / r.GroupRPS }
 // Result is one run.
 type Result struct {
 	Opts        Options
-	Big, Small  *Footprint   // Small nil without SmallN
-	Rounds      []Round      // paired rounds at N, in order; Big's burst is the last one
-	BaselineRPS float64      // median over Rounds
-	DurableRPS  float64      // median over Rounds
-	GroupRPS    float64      // median over Rounds
-	Peer        *Peer        // the oauthapp comparison (Opts.Peer)
-	vault       *vaultServer // the sinks' Vault with Opts.Sink "vault"
-	Reuses      int          // refresh tokens presented twice, over every phase (must be 0)
-	BadSinks    int          // sink files with a missing, expired or inactive token at the end of a phase
+	Big, Small  *Footprint // Small nil without SmallN
+	Rounds      []Round    // paired rounds at N, in order; Big's burst is the last one
+	BaselineRPS float64    // median over Rounds
+	DurableRPS  float64    // median over Rounds
+	Reuses      int        // refresh tokens presented twice, over every phase (must be 0)
+	BadSinks    int        // sink files with a missing, expired or inactive token at the end of a phase
 	Late        []time.Duration
 	Expired     int // sink observations of an expired or inactive token during timeliness
 	Checks      int // sink observations made during timeliness
 	Refreshes   int // scheduled refreshes seen in the timeliness phase
+
+	GroupRPS float64      // the group-commit floor, median over Rounds
+	Peer     *Peer        // the oauthapp comparison (Opts.Peer)
+	vault    *vaultServer // the sinks' Vault with Opts.Sink "vault"
 }
 
 // Run performs the phases in order: footprint(SmallN), Rounds paired
