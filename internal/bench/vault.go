@@ -36,7 +36,9 @@ func FindTool(env, script string) (string, error) {
 	for {
 		s := filepath.Join(dir, "scripts", script)
 		if _, err := os.Stat(s); err == nil {
-			out, err := exec.Command(s).Output()
+			cmd := exec.Command(s)
+			cmd.Stderr = os.Stderr // a cold build says so, and takes minutes
+			out, err := cmd.Output()
 			if err != nil {
 				return "", fmt.Errorf("scripts/%s: %w", script, err)
 			}
