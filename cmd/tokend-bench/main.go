@@ -2,6 +2,12 @@
 // provider and prints one table (see docs/performance.md):
 //
 //	go run ./cmd/tokend-bench [-quick] [-n 10000] [-rounds 3] [-tokend PATH]
+//	    [-sink vault] [-peer oauthapp [-peer-n 1000] [-peer-ttl 2m] [-peer-for 4m]]
+//
+// -sink vault gives the footprint and burst credentials a Vault KV v2 sink
+// each, on a Vault dev server (scripts/vault-bin) behind a counting proxy.
+// -peer oauthapp compares tokend with Vault's oauthapp plugin
+// (scripts/oauthapp-bin) side by side; -n 0 runs that comparison alone.
 //
 // Without -tokend the daemon child is this binary re-executed in daemon mode
 // (internal/bench.RunDaemon: the same internal/daemon as `tokend run`).
@@ -36,9 +42,42 @@ func run() int {
 	envFiles := flag.Int("envfiles", 0, "footprint and burst credentials share this many env-files (one variable each) instead of a JSON file each")
 	sinkDir := flag.String("sink-dir", "", "put sink files (and the baselines' files) here instead, e.g. on a tmpfs (not removed after)")
 	tokend := flag.String("tokend", "", "tokend binary to run as `tokend run` (default: this binary in daemon mode)")
+	sink := flag.String("sink", "file", "footprint and burst sinks: file, or vault (KV v2 on a Vault dev server)")
+	vaultBin := flag.String("vault-bin", "", "vault binary (default: $TOKEND_VAULT_BIN, else scripts/vault-bin)")
+	vaultStorage := flag.String("vault-storage", "inmem", "storage of every Vault server: inmem (dev server) or raft (durable, fsync'd)")
+	peer := flag.String("peer", "", "also compare with a peer side by side: oauthapp (Vault's oauthapp plugin)")
+	oauthappBin := flag.String("oauthapp-bin", "", "oauthapp plugin binary (default: $TOKEND_OAUTHAPP_BIN, else scripts/oauthapp-bin)")
+	peerN := flag.Int("peer-n", 1000, "credentials on each side of the peer comparison")
+	peerTTL := flag.Duration("peer-ttl", 2*time.Minute, "access-token lifetime in the peer comparison")
+	peerFor := flag.Duration("peer-for", 4*time.Minute, "length of each of the peer comparison's two windows (quiet, checked)")
+	peerCheck := flag.Duration("peer-check-interval", 0, "the plugin's tune_refresh_check_interval_seconds (0: its default, 60 s)")
 	flag.Parse()
 	if *quick {
 		*n, *small, *rounds, *idle, *timelyN, *timelyFor = 1000, 100, 2, 5*time.Second, 200, 30*time.Second
+		*peerN, *peerTTL, *peerFor = 200, 30*time.Second, 40*time.Second
+		if *peerCheck == 0 {
+			*peerCheck = 10 * time.Second
+		}
+	}
+	if *vaultStorage != "inmem" && *vaultStorage != "raft" {
+		fmt.Fprintf(os.Stderr, "tokend-bench: -vault-storage %q: inmem or raft\n", *vaultStorage)
+		return 2
+	}
+	if *vaultBin == "" && (*sink == "vault" || *peer != "") {
+		p, err := bench.FindTool("TOKEND_VAULT_BIN", "vault-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		*vaultBin = p
+	}
+	if *oauthappBin == "" && *peer == "oauthapp" {
+		p, err := bench.FindTool("TOKEND_OAUTHAPP_BIN", "oauthapp-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		*oauthappBin = p
 	}
 	d := *dir
 	if d == "" {
@@ -61,6 +100,8 @@ func run() int {
 	start := time.Now()
 	r, err := bench.Run(bench.Options{Daemon: daemon, Dir: d, SinkDir: *sinkDir, EnvFiles: *envFiles, N: *n, SmallN: *small, MaxConcurrent: *conc, Rounds: *rounds,
 		Idle: *idle, TimelyN: *timelyN, TimelyFor: *timelyFor, MinTTL: 20 * time.Second, MaxTTL: 60 * time.Second,
+		Sink: *sink, VaultBin: *vaultBin, VaultRaft: *vaultStorage == "raft", Peer: *peer, OAuthAppBin: *oauthappBin,
+		PeerN: *peerN, PeerTTL: *peerTTL, PeerFor: *peerFor, PeerCheckInterval: *peerCheck,
 		Progress: func(f string, a ...any) {
 			fmt.Fprintf(os.Stderr, "[%5.0fs] "+f+"\n", append([]any{time.Since(start).Seconds()}, a...)...)
 		}})

@@ -24,6 +24,18 @@ import (
 // with no state. The gap between the two is what an fsync'd sink file costs
 // on this disk; the gap between the floor and tokend is tokend's own.
 func baseline(dir string, n, workers int, durable bool) (float64, error) {
+	write := os.WriteFile
+	if durable {
+		write = atomicfile.NewDirSyncer().WriteFile
+	}
+	return runBaseline(dir, n, workers, write, nil)
+}
+
+// runBaseline is the naive loop: n refreshes by `workers` goroutines with
+// x/oauth2, each followed by put (if set: a state write, given the
+// credential's index and new refresh token) and then write of the access
+// token to the credential's file. It returns refreshes per second.
+func runBaseline(dir string, n, workers int, write func(string, []byte, os.FileMode) error, put func(i int, refresh string) error) (float64, error) {
 	prov, err := newProvider(time.Hour)
 	if err != nil {
 		return 0, err
@@ -41,10 +53,6 @@ func baseline(dir string, n, workers int, durable bool) (float64, error) {
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr})
 	oc := &oauth2.Config{ClientID: "app", ClientSecret: "app-secret",
 		Endpoint: oauth2.Endpoint{TokenURL: prov.base + "/token", AuthStyle: oauth2.AuthStyleInHeader}}
-	write := os.WriteFile
-	if durable {
-		write = atomicfile.NewDirSyncer().WriteFile
-	}
 	jobs := make(chan int)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -55,6 +63,9 @@ func baseline(dir string, n, workers int, durable bool) (float64, error) {
 			defer wg.Done()
 			for i := range jobs {
 				tok, err := oc.TokenSource(ctx, &oauth2.Token{RefreshToken: rts[i], Expiry: time.Now().Add(-time.Second)}).Token()
+				if err == nil && put != nil {
+					err = put(i, tok.RefreshToken)
+				}
 				if err == nil {
 					err = write(filepath.Join(dir, fmt.Sprintf("c%06d.token", i)), []byte(tok.AccessToken), 0o600)
 				}

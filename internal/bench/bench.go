@@ -33,6 +33,26 @@ type Options struct {
 	MinTTL        time.Duration // timeliness access-token lifetimes are spread over [MinTTL, MaxTTL]
 	MaxTTL        time.Duration
 	Progress      func(format string, args ...any) // optional progress lines
+	// Sink is the footprint and burst credentials' sink: "" or "file" (a
+	// JSON file each, or EnvFiles), or "vault": a KV v2 secret each on a
+	// Vault dev server (VaultBin) started for the run, reached through a
+	// counting proxy.
+	Sink     string
+	VaultBin string // the vault binary (FindTool("TOKEND_VAULT_BIN", "vault-bin"))
+	// VaultRaft runs every Vault server of the run (sinks, peer) with
+	// durable Raft storage instead of the dev server's memory.
+	VaultRaft bool
+	// Peer, if "oauthapp", adds the side-by-side comparison with Vault's
+	// oauthapp plugin (peer.go) after the other phases; PeerN credentials
+	// (0: skip), access tokens of PeerTTL, observed for PeerFor.
+	Peer        string
+	OAuthAppBin string // the plugin binary (FindTool("TOKEND_OAUTHAPP_BIN", "oauthapp-bin"))
+	PeerN       int
+	PeerTTL     time.Duration
+	PeerFor     time.Duration
+	// PeerCheckInterval is the plugin's tune_refresh_check_interval_seconds
+	// (0: its default, 60 s).
+	PeerCheckInterval time.Duration
 }
 
 func (o Options) sinkDir() string {
@@ -51,6 +71,12 @@ type Footprint struct {
 	Startup  time.Duration // exec to /readyz 200 with N stored credentials
 	RSS      int64         // bytes, after start-up has settled
 	IdleCPU  float64       // fraction of one core over the idle window
+	// With vault sinks: the Vault server's CPU time from the daemon's exec
+	// to the end of the burst, and the requests it got (through the
+	// counting proxy) before the scheduler started (start-up checks) and
+	// after (the burst's sink writes).
+	VaultCPU                       time.Duration
+	VaultStartReqs, VaultBurstReqs int
 }
 
 // Round is one baseline run followed at once by one tokend burst of the same
@@ -59,6 +85,10 @@ type Round struct {
 	BaselineRPS float64 // x/oauth2 + os.WriteFile, no fsync, no state
 	DurableRPS  float64 // the same with each file written durably (the floor)
 	TokendRPS   float64
+
+	// GroupRPS is the durable baseline plus one bbolt put per rotation,
+	// group-committed (floor.go): the floor for a durable state store.
+	GroupRPS float64
 }
 
 // Ratio is the round's tokend/baseline throughput.
@@ -66,6 +96,9 @@ func (r Round) Ratio() float64 { return r.TokendRPS / r.BaselineRPS }
 
 // FloorRatio is the round's tokend/durable-baseline throughput.
 func (r Round) FloorRatio() float64 { return r.TokendRPS / r.DurableRPS }
+
+// GroupRatio is the round's tokend/group-commit-floor throughput.
+func (r Round) GroupRatio() float64 { return r.TokendRPS / r.GroupRPS }
 
 // Result is one run.
 type Result struct {
@@ -80,27 +113,46 @@ type Result struct {
 	Expired     int // sink observations of an expired or inactive token during timeliness
 	Checks      int // sink observations made during timeliness
 	Refreshes   int // scheduled refreshes seen in the timeliness phase
+
+	GroupRPS float64      // the group-commit floor, median over Rounds
+	Peer     *Peer        // the oauthapp comparison (Opts.Peer)
+	vault    *vaultServer // the sinks' Vault with Opts.Sink "vault"
 }
 
 // Run performs the phases in order: footprint(SmallN), Rounds paired
 // baseline+burst rounds at N followed by footprint(N) on the last round's
-// daemon state, timeliness.
+// daemon state, timeliness, and the Peer comparison. With N = 0 it runs the
+// Peer comparison alone.
 func Run(o Options) (*Result, error) {
-	if len(o.Daemon) == 0 || o.N <= 0 || o.MaxConcurrent <= 0 {
-		return nil, fmt.Errorf("bench: Daemon, N and MaxConcurrent are required")
+	if len(o.Daemon) == 0 || (o.N <= 0 && o.Peer == "") || o.MaxConcurrent <= 0 {
+		return nil, fmt.Errorf("bench: Daemon, N (or Peer) and MaxConcurrent are required")
 	}
 	if o.Progress == nil {
 		o.Progress = func(string, ...any) {}
 	}
 	o.Rounds = max(o.Rounds, 1)
+	if o.N <= 0 { // the peer comparison alone
+		o.Rounds, o.SmallN, o.TimelyN = 0, 0, 0
+	}
 	r := &Result{Opts: o}
 	var err error
+	if o.Sink == "vault" {
+		if o.VaultBin == "" {
+			return nil, errNoVault
+		}
+		if r.vault, err = startVault(o.VaultBin, filepath.Join(o.Dir, "vault-sinks"), "", o.VaultRaft); err != nil {
+			return nil, err
+		}
+		defer r.vault.stop()
+	} else if o.Sink != "" && o.Sink != "file" {
+		return nil, fmt.Errorf("bench: unknown sink %q (file, vault)", o.Sink)
+	}
 	if o.SmallN > 0 {
 		if r.Small, err = r.footprint(o.SmallN, "small", true); err != nil {
 			return nil, err
 		}
 	}
-	var bases, floors []float64
+	var bases, floors, groups []float64
 	for i := range o.Rounds {
 		o.Progress("round %d/%d: baseline, %d x/oauth2 refreshes + os.WriteFile, %d workers", i+1, o.Rounds, o.N, o.MaxConcurrent)
 		quiesce()
@@ -114,18 +166,29 @@ func Run(o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		o.Progress("round %d/%d: group-commit floor (fsync'd files + one group-committed bbolt put each)", i+1, o.Rounds)
+		quiesce()
+		gb, err := groupFloor(filepath.Join(o.sinkDir(), fmt.Sprintf("group-%d", i)), o.N, o.MaxConcurrent)
+		if err != nil {
+			return nil, err
+		}
 		if r.Big, err = r.footprint(o.N, fmt.Sprintf("big-%d", i), i == o.Rounds-1); err != nil {
 			return nil, err
 		}
-		r.Rounds = append(r.Rounds, Round{BaselineRPS: b, DurableRPS: db, TokendRPS: r.Big.BurstRPS})
-		bases, floors = append(bases, b), append(floors, db)
-		o.Progress("round %d/%d: baseline %.0f/s, durable baseline %.0f/s, tokend %.0f/s, ratio %.2f (to the durable baseline %.2f)",
-			i+1, o.Rounds, b, db, r.Big.BurstRPS, r.Rounds[i].Ratio(), r.Rounds[i].FloorRatio())
+		r.Rounds = append(r.Rounds, Round{BaselineRPS: b, DurableRPS: db, GroupRPS: gb, TokendRPS: r.Big.BurstRPS})
+		bases, floors, groups = append(bases, b), append(floors, db), append(groups, gb)
+		o.Progress("round %d/%d: baseline %.0f/s, durable baseline %.0f/s, group-commit floor %.0f/s, tokend %.0f/s, ratio %.2f (to the durable baseline %.2f, to the floor %.2f)",
+			i+1, o.Rounds, b, db, gb, r.Big.BurstRPS, r.Rounds[i].Ratio(), r.Rounds[i].FloorRatio(), r.Rounds[i].GroupRatio())
 	}
-	r.BaselineRPS, r.DurableRPS = median(bases), median(floors)
+	r.BaselineRPS, r.DurableRPS, r.GroupRPS = median(bases), median(floors), median(groups)
 	if o.TimelyN > 0 {
 		if err := r.timeliness(); err != nil {
 			return nil, err
+		}
+	}
+	if o.Peer != "" {
+		if r.Peer, err = runPeer(o); err != nil {
+			return nil, fmt.Errorf("peer %s: %w", o.Peer, err)
 		}
 	}
 	return r, nil
@@ -141,13 +204,19 @@ func (r *Result) footprint(n int, tag string, full bool) (*Footprint, error) {
 		return nil, err
 	}
 	defer prov.p.Close()
-	s, err := writeSetup(filepath.Join(o.Dir, tag), filepath.Join(o.sinkDir(), tag), n, o.MaxConcurrent, o.EnvFiles, []*provider{prov})
+	s, err := writeSetup(filepath.Join(o.Dir, tag), filepath.Join(o.sinkDir(), tag), n, o.MaxConcurrent, o.EnvFiles, []*provider{prov}, r.vault)
 	if err != nil {
 		return nil, err
 	}
 	f := &Footprint{N: n}
 	o.Progress("burst: %d credentials due at once", n)
 	quiesce()
+	var vcpu0 time.Duration
+	if r.vault != nil {
+		if vcpu0, err = treeCPU(r.vault.pid()); err != nil {
+			return nil, err
+		}
+	}
 	c, err := startChild(o.Daemon, s.config, 2)
 	if err != nil {
 		return nil, err
@@ -161,6 +230,16 @@ func (r *Result) footprint(n int, tag string, full bool) (*Footprint, error) {
 		return nil, err
 	}
 	_, schedAt, lastAt := c.counts()
+	if r.vault != nil {
+		vcpu1, err := treeCPU(r.vault.pid())
+		if err != nil {
+			_ = c.stop()
+			return nil, err
+		}
+		f.VaultCPU = vcpu1 - vcpu0
+		f.VaultStartReqs = r.vault.requests(c.started, schedAt)
+		f.VaultBurstReqs = r.vault.requests(schedAt, lastAt.Add(time.Millisecond))
+	}
 	f.Burst = lastAt.Sub(schedAt)
 	f.BurstRPS = float64(n) / f.Burst.Seconds()
 	if err := c.stop(); err != nil {
@@ -247,7 +326,7 @@ func (r *Result) timeliness() error {
 		defer p.p.Close()
 		provs = append(provs, p)
 	}
-	s, err := writeSetup(filepath.Join(o.Dir, "timely"), filepath.Join(o.sinkDir(), "timely"), o.TimelyN, o.MaxConcurrent, 0, provs)
+	s, err := writeSetup(filepath.Join(o.Dir, "timely"), filepath.Join(o.sinkDir(), "timely"), o.TimelyN, o.MaxConcurrent, 0, provs, nil)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -22,7 +23,9 @@ func (s *setup) checkSinks() (bad int, first error) {
 	envs := map[string]map[string]string{} // env-files parsed in this pass
 	for i, path := range s.sinks {
 		var err error
-		if s.vars != nil {
+		if s.vault != nil {
+			err = checkVaultSink(s.vault, path, now, s.provs[s.owner[i]])
+		} else if s.vars != nil {
 			err = checkEnvVar(envs, path, s.vars[i], s.provs[s.owner[i]])
 		} else {
 			err = checkSink(path, now, s.provs[s.owner[i]])
@@ -66,6 +69,21 @@ func checkSink(path string, now time.Time, prov *provider) error {
 	if err := json.Unmarshal(b, &sf); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	return checkToken(path, sf, now, prov)
+}
+
+// checkVaultSink checks one credential's Vault KV v2 sink like a JSON file.
+func checkVaultSink(vs *vaultServer, path string, now time.Time, prov *provider) error {
+	sf, err := vs.kvToken(http.DefaultClient, path)
+	if err != nil {
+		return err
+	}
+	return checkToken(path, sf, now, prov)
+}
+
+// checkToken fails for a token past its expires_at or one the provider does
+// not consider active.
+func checkToken(path string, sf sinkFile, now time.Time, prov *provider) error {
 	exp, err := time.Parse(time.RFC3339, sf.ExpiresAt)
 	if err != nil {
 		return fmt.Errorf("%s: expires_at: %w", path, err)

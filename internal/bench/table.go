@@ -35,6 +35,9 @@ func (r *Result) Ratio() float64 { return r.medianOf(Round.Ratio) }
 // FloorRatio is tokend's burst throughput over the durable baseline's.
 func (r *Result) FloorRatio() float64 { return r.medianOf(Round.FloorRatio) }
 
+// GroupRatio is tokend's burst throughput over the group-commit floor's.
+func (r *Result) GroupRatio() float64 { return r.medianOf(Round.GroupRatio) }
+
 func (r *Result) medianOf(f func(Round) float64) float64 {
 	var rs []float64
 	for _, rd := range r.Rounds {
@@ -46,6 +49,12 @@ func (r *Result) medianOf(f func(Round) float64) float64 {
 // Print writes the result as one table: metric, value, target, verdict.
 func (r *Result) Print(w io.Writer) {
 	o := r.Opts
+	if r.Big == nil { // the peer comparison alone
+		if r.Peer != nil {
+			r.Peer.print(w)
+		}
+		return
+	}
 	ok := func(b bool) string {
 		if b {
 			return "ok"
@@ -53,16 +62,26 @@ func (r *Result) Print(w io.Writer) {
 		return "MISSED"
 	}
 	row := func(metric, value, target, verdict string) {
-		fmt.Fprintf(w, "| %-44s | %-22s | %-10s | %-6s |\n", metric, value, target, verdict)
+		fmt.Fprintf(w, "| %-50s | %-22s | %-10s | %-6s |\n", metric, value, target, verdict)
 	}
-	fmt.Fprintf(w, "| %-44s | %-22s | %-10s | %-6s |\n", "metric", "value", "target", "")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|\n", dashes(46), dashes(24), dashes(12), dashes(8))
+	fmt.Fprintf(w, "| %-50s | %-22s | %-10s | %-6s |\n", "metric", "value", "target", "")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|\n", dashes(52), dashes(24), dashes(12), dashes(8))
 	b := r.Big
 	row(fmt.Sprintf("RSS after start-up, %d credentials", b.N), mib(b.RSS), "< 64 MiB", ok(b.RSS < TargetRSS))
 	row(fmt.Sprintf("idle CPU over %s", o.Idle), fmt.Sprintf("%.3f%% of a core", 100*b.IdleCPU), "< 0.5%", ok(b.IdleCPU < TargetIdleCPU))
-	row(fmt.Sprintf("start-up, %d stored (exec to /readyz)", b.N), ms(b.Startup), "< 1 s", ok(b.Startup < TargetStartup))
+	stored := "stored"
+	if r.vault != nil {
+		stored = "stored, Vault sinks"
+	}
+	row(fmt.Sprintf("start-up, %d %s (exec to /readyz)", b.N, stored), ms(b.Startup), "< 1 s", ok(b.Startup < TargetStartup))
 	row(fmt.Sprintf("burst: tokend durable rotations/s (%d)", b.N), fmt.Sprintf("%.0f/s (last round)", b.BurstRPS), "", "")
 	row("burst: daemon CPU per 1,000 rotations", fmt.Sprintf("%.2f core-s", b.BurstCPU.Seconds()*1000/float64(b.N)), "", "")
+	row("burst: daemon CPU per rotation (exec to last)", ms(b.BurstCPU/time.Duration(b.N)), "", "")
+	if r.vault != nil {
+		row("burst: Vault server CPU per rotation", ms(b.VaultCPU/time.Duration(b.N)), "", "")
+		row("burst: Vault requests per rotation", fmt.Sprintf("%.2f", float64(b.VaultBurstReqs)/float64(b.N)), "", "")
+		row("start-up: Vault requests per sink", fmt.Sprintf("%.2f", float64(b.VaultStartReqs)/float64(b.N)), "", "")
+	}
 	row(fmt.Sprintf("burst: baseline refreshes/s (%d workers)", o.MaxConcurrent), fmt.Sprintf("%.0f/s (median)", r.BaselineRPS), "", "")
 	var each []string
 	for _, rd := range r.Rounds {
@@ -77,6 +96,13 @@ func (r *Result) Print(w io.Writer) {
 	}
 	row("burst ratio tokend/durable baseline, rounds", strings.Join(each, " "), "", "")
 	row("burst ratio tokend/durable baseline (median)", fmt.Sprintf("%.2f", r.FloorRatio()), "", "")
+	row("burst: group-commit floor (+1 bbolt put)/s", fmt.Sprintf("%.0f/s (median)", r.GroupRPS), "", "")
+	each = each[:0]
+	for _, rd := range r.Rounds {
+		each = append(each, fmt.Sprintf("%.2f", rd.GroupRatio()))
+	}
+	row("burst ratio tokend/group-commit floor, rounds", strings.Join(each, " "), "", "")
+	row("burst ratio tokend/group-commit floor (median)", fmt.Sprintf("%.2f", r.GroupRatio()), "", "")
 	if s := r.Small; s != nil {
 		row(fmt.Sprintf("RSS after start-up, %d credentials", s.N), mib(s.RSS), "", "")
 		row(fmt.Sprintf("start-up, %d stored", s.N), ms(s.Startup), "", "")
@@ -93,6 +119,9 @@ func (r *Result) Print(w io.Writer) {
 	}
 	row("refresh-token reuses at the provider", fmt.Sprint(r.Reuses), "0", ok(r.Reuses == 0))
 	row("bad sink files after each phase", fmt.Sprint(r.BadSinks), "0", ok(r.BadSinks == 0))
+	if r.Peer != nil {
+		r.Peer.print(w)
+	}
 }
 
 func dashes(n int) string {
