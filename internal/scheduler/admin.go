@@ -57,10 +57,17 @@ func (s *Scheduler) Import(ctx context.Context, name string, tok ImportedToken) 
 		return fmt.Errorf("saving imported token for %q: %w", name, err)
 	}
 
+	var hold func() // a claim kept for an unsaved answer the import replaces, released unlocked
+	defer func() {
+		if hold != nil {
+			hold()
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e.inflight = false
 	e.rec, e.pending, e.status, e.attempt, e.unknown = rec, nil, rec.Status, 0, false
+	hold, e.hold = e.hold, nil
 	now := s.now()
 	if rec.AccessToken.IsZero() {
 		s.scheduleLocked(e, jobRefresh, now)

@@ -18,6 +18,7 @@ type entry struct {
 	log      credLog       // logs with a "credential" field; no child logger per entry
 	rec      state.Record  // last committed record
 	pending  *state.Record // answered refresh that is not on disk yet
+	hold     func()        // releases the claim kept for pending (result.hold); nil when none
 	status   state.Status
 	next     time.Time // next planned refresh; zero when none
 	expOf    time.Time // the rec.ExpiresAt that expAt was pinned for (expiryLocked)

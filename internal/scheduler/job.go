@@ -28,6 +28,7 @@ type job struct {
 	planned time.Time // when the timer item was due (for the lateness log field)
 	prov    *provider // provider slot held by a refresh job (limits.go); released in finish
 	recheck bool      // a due refresh of a needs_reauth credential in a shared store: only read the record (recheck.go)
+	hold    func()    // the claim kept while the pending answer is unsaved (jobSave; see result.hold)
 }
 
 // result is what a worker reports back to the loop.
@@ -44,6 +45,13 @@ type result struct {
 	started  time.Time // when the token endpoint call started (zero: not called)
 	issued   string    // the answer's issued_token_type (RFC 8693), for the log; "" when none
 	guessed  bool      // the provider sent no expiry: rec.ExpiresAt is default_lifetime's guess
+	// hold releases the refresh claim this answered-but-unsaved refresh
+	// still holds (shared stores only, with pending set). The claim is kept
+	// until the answer is on disk: released, another replica would read
+	// the record whose refresh token this one already spent and spend it
+	// again — reuse, which a strict provider punishes by revoking the whole
+	// family, the new refresh token held in memory with it.
+	hold func()
 }
 
 // storageError marks failures of the state store, as opposed to the provider.
@@ -65,7 +73,7 @@ func (s *Scheduler) startLocked(ctx context.Context, it item, from *provider) bo
 		e.deferred[it.kind] = true // run it when the job in flight finishes
 		return true
 	}
-	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown, planned: it.wall}
+	j := job{e: e, kind: it.kind, cred: e.cred, rec: e.rec, pending: e.pending, forced: e.forced, unknown: e.unknown, planned: it.wall, hold: e.hold}
 	switch it.kind {
 	case jobRefresh:
 		if j.recheck = s.rechecksLocked(e); j.recheck {
@@ -123,7 +131,12 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 	if err != nil {
 		return result{rec: rec, err: &storageError{fmt.Errorf("claiming %q before refreshing: %w", name, err)}}
 	}
-	defer release()
+	keep := false // the answer could not be saved: the claim stays with it (result.hold)
+	defer func() {
+		if !keep {
+			release()
+		}
+	}()
 	lost := func() bool { return ctx.Err() != nil && parent.Err() == nil }
 	// Re-check: another writer (replica, import) may have refreshed meanwhile.
 	if s.mayHoldNewer(name, rec) { // known.go: a store this process alone writes may know it holds rec
@@ -178,8 +191,12 @@ func (s *Scheduler) refresh(ctx context.Context, j job) result {
 	}
 	// The provider has answered: finish the save even if shutdown began.
 	if err := s.save(context.WithoutCancel(ctx), next); err != nil {
-		return result{rec: rec, pending: &next, spent: true, duration: dur,
+		res := result{rec: rec, pending: &next, spent: true, duration: dur,
 			err: &storageError{fmt.Errorf("saving refreshed state for %q: %w", name, err)}}
+		if s.shared() {
+			keep, res.hold = true, release
+		}
+		return res
 	}
 	return result{rec: next, spent: true, duration: dur, started: start, issued: tok.IssuedTokenType, guessed: tok.ExpirySource == expiryGuessed,
 		sinkErrs: s.writeSinks(ctx, j.cred, next, allSinks(len(j.cred.Sinks)))}
@@ -190,6 +207,9 @@ func (s *Scheduler) retrySave(ctx context.Context, j job) result {
 	if err := s.save(context.WithoutCancel(ctx), *j.pending); err != nil {
 		return result{rec: j.rec, pending: j.pending,
 			err: &storageError{fmt.Errorf("saving refreshed state for %q: %w", j.cred.Name, err)}}
+	}
+	if j.hold != nil {
+		j.hold() // on disk now: other replicas may claim the credential again
 	}
 	return result{rec: *j.pending, sinkErrs: s.writeSinks(ctx, j.cred, *j.pending, allSinks(len(j.cred.Sinks)))}
 }

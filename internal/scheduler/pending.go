@@ -68,10 +68,33 @@ func (s *Scheduler) savePending(deadline time.Time) []string {
 			}
 			s.mu.Lock()
 			h.e.rec, h.e.pending, h.e.status, h.e.attempt = h.rec, nil, state.StatusOK, 0
+			hold := h.e.hold
+			h.e.hold = nil
 			s.mu.Unlock()
+			if hold != nil {
+				hold() // on disk now: the claim kept for it goes
+			}
 			h.e.log.Info("shutdown: answered refresh saved", zap.Uint64("generation", h.rec.Generation))
 		}
 		time.Sleep(min(250*time.Millisecond, max(time.Until(deadline), 0)))
+	}
+}
+
+// releaseHolds gives up the claims still kept for answers that were never
+// saved (shutdown, after savePending gave up on them): the answers are lost
+// with this process, and other replicas must be able to claim again.
+func (s *Scheduler) releaseHolds() {
+	var holds []func()
+	s.mu.Lock()
+	for _, e := range s.entries {
+		if e.hold != nil {
+			holds = append(holds, e.hold)
+			e.hold = nil
+		}
+	}
+	s.mu.Unlock()
+	for _, h := range holds {
+		h()
 	}
 }
 

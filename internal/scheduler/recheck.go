@@ -19,10 +19,14 @@ const DefaultReauthRecheck = 15 * time.Second
 // replica re-reads such a credential's record every ReauthRecheck and adopts
 // a newer generation. A re-check only reads: no claim, no token endpoint.
 
-// shared reports whether the store is shared with other writers.
+// shared reports whether the store is shared with other writers (it has
+// claims: a Claimer or a Holder).
 func (s *Scheduler) shared() bool {
-	_, ok := s.store.(Claimer)
-	return ok
+	switch s.store.(type) {
+	case Claimer, Holder:
+		return true
+	}
+	return false
 }
 
 // rechecksLocked reports whether a due jobRefresh of e is a re-check.

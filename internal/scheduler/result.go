@@ -27,6 +27,11 @@ func (s *Scheduler) finish(j job, res result) {
 	}
 	e := j.e
 	e.inflight = false
+	if res.hold != nil {
+		e.hold = res.hold // kept even for a removed entry: shutdown releases it
+	} else if j.hold != nil && res.pending == nil {
+		e.hold = nil // retrySave released it with the answer on disk
+	}
 	if e.removed || s.entries[e.cred.Name] != e {
 		return // removed (or removed and re-added) by a reload meanwhile
 	}

@@ -338,6 +338,7 @@ func (s *Scheduler) shutdown(cancelWork context.CancelFunc) error {
 	// Answered refreshes whose save failed are retried within the grace
 	// (pending.go): their refresh tokens are spent.
 	lost := s.savePending(deadline)
+	s.releaseHolds()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range lost {
