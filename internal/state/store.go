@@ -260,8 +260,9 @@ func (s *FileStore) Delete(ctx context.Context, name string) error {
 		if name == "" {
 			return errors.New("no credential name")
 		}
-		key := []byte(name) // the committer checks the file first (checkFile)
-		return s.group.doThen(func(b *bolt.Bucket) error { return b.Delete(key) }, // a missing key is nil
+		// The committer checks the file first (checkFile); a missing key is nil.
+		key := []byte(name)
+		return s.group.doThen(func(b *bolt.Bucket) error { return b.Delete(key) },
 			func() { s.noteDeleted(name) })
 	})
 	if err != nil {
