@@ -19,7 +19,9 @@ const (
 
 // FieldKeys are the values a sink writes; a sink's `fields` table may rename
 // each (the default name is the key itself).
-var FieldKeys = []string{"access_token", "expires_at", "token_type", "scope"}
+// generation is the token's generation (a JSON number): KV v2 sinks compare
+// it before writing, so a stale writer never replaces a newer token.
+var FieldKeys = []string{"access_token", "expires_at", "token_type", "scope", "generation"}
 
 // checkTimeout bounds a sink's start-up check against Vault.
 const checkTimeout = 30 * time.Second

