@@ -106,6 +106,9 @@ func (d *Daemon) start(cfg *config.Config, store backend, creds []scheduler.Cred
 	if opts.ProviderLimit == nil {
 		opts.ProviderLimit = providerLimits(cfg.Scheduler)
 	}
+	if opts.OnSettled == nil {
+		opts.OnSettled = releaseTransientMemory // the start-up round's garbage too (sink checks, records decoded)
+	}
 	sched, err := scheduler.New(opts, creds)
 	if err != nil {
 		_ = store.Close()
@@ -200,6 +203,8 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 		gc.HTTPClient = shared.http // one connection pool for all credentials
 	}
 	gc.CredentialToken = hw.tokens // token_exchange's subject_credential (subjects.go)
+	gc.TokenURL, gc.ClientID = shared.intern(gc.TokenURL), shared.intern(gc.ClientID)
+	gc.IntrospectionURL = shared.intern(gc.IntrospectionURL)
 	var source scheduler.TokenSource
 	if hw.pending[cr.Name] { // its issuer was down at start-up and nothing is stored (discover.go)
 		source = &discoveringSource{cr: *cr, http: gc.HTTPClient, tokens: gc.CredentialToken, store: hw.meta,
@@ -216,7 +221,7 @@ func buildCredential(cr *config.Credential, shared *buildCache, hw hookWiring) (
 		Grant:         grants.Grant(cr.Grant),
 		Source:        source,
 		RefreshBefore: cr.RefreshBefore.Duration,
-		Provider:      cr.ProviderKey(), // token_url is final here (presets, discovery)
+		Provider:      shared.intern(cr.ProviderKey()), // token_url is final here (presets, discovery)
 	}
 	if cr.Schedule != "" {
 		var err error

@@ -115,6 +115,12 @@ type Options struct {
 	// OnLoop, if set, is called on every iteration of the scheduler loop (at
 	// least every MaxWait), outside any lock: a liveness signal for watchdogs.
 	OnLoop func()
+	// OnSettled, if set, is called once, from the loop and outside any
+	// lock, the first time no job runs or waits for a worker after start-up:
+	// the start-up round (every sink rewritten or found current, every due
+	// refresh done) is over. The daemon returns that round's garbage to the
+	// OS then.
+	OnSettled func()
 	// ProviderLimit, if set, returns the limits for a provider key
 	// (Credential.Provider). It is called under the scheduler's lock once per
 	// key, the first time a refresh toward it is due, and must be fast and pure.
@@ -258,6 +264,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var storeChecked time.Time
+	settled := s.opts.OnSettled == nil
 	_, keeper := s.store.(FileKeeper)
 	for {
 		if s.opts.OnLoop != nil {
@@ -266,6 +273,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.keepStore(&storeChecked) // storefile.go: a deleted or replaced store file
 		s.flushSeeds()             // storefile.go: seeds on record before any job
 		wait := s.dispatchDue(workCtx)
+		s.settle(&settled)
 		if keeper {
 			wait = min(wait, storeCheckEvery)
 		}
@@ -276,6 +284,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-timer.C:
 		case <-s.wake:
 		}
+	}
+}
+
+// settle calls OnSettled the first time no job runs or is ready to run;
+// *done records that it did.
+func (s *Scheduler) settle(done *bool) {
+	if *done {
+		return
+	}
+	s.mu.Lock()
+	idle := s.running == 0 && len(s.ready) == 0
+	s.mu.Unlock()
+	if idle {
+		*done = true
+		s.opts.OnSettled()
 	}
 }
 

@@ -1,0 +1,96 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend/internal/logging"
+	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/state"
+)
+
+// BenchmarkStartupLoad builds a scheduler over 10,000 credentials whose
+// records are in a file store and runs its start-up (every record loaded,
+// every first job planned), the way a daemon restart does:
+//
+//   - before: one Load (one read transaction) per credential and a
+//     "loaded valid token" line for each, as start-up did before
+//     (perRecord hides the store's LoadEach; the line is logged at debug
+//     now, so the logger is at debug);
+//   - now: every record read in one transaction (LoadEach), shared copies
+//     of the strings records repeat, one summary line (logger at info).
+//
+// Besides time and allocs/op it reports live-B/cred: the heap a started
+// scheduler keeps per credential (after a GC).
+//
+//	go test -run '^$' -bench BenchmarkStartupLoad -benchmem -count 6 ./internal/scheduler/
+func BenchmarkStartupLoad(b *testing.B) {
+	const n = 10_000
+	now := time.Now().UTC().Round(0)
+	st, err := state.Open(b.TempDir(), state.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	creds := make([]Credential, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range creds {
+		name := fmt.Sprintf("c%06d", i)
+		creds[i] = Credential{Name: name, Grant: "refresh_token", Source: newStrictSource(time.Hour, "rt"), Sinks: []Sink{&recSink{name: name}},
+			Provider: "http://127.0.0.1:8080"}
+		rec := state.Record{Credential: name, RefreshToken: secret.New("rt-" + name + "-0123456789abcdef"),
+			AccessToken: secret.New("at-" + name + "-0123456789abcdef0123456789abcdef"), TokenType: "Bearer",
+			ExpiresAt: now.Add(24 * time.Hour), IssuedAt: now, LastSuccess: now, Generation: 2, Status: state.StatusOK}
+		wg.Go(func() { errs <- st.Save(context.Background(), rec) }) // concurrent saves share commits
+		if i%256 == 255 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		store Store
+		level string
+	}{{"before", perRecord{st}, "debug"}, {"now", st, "info"}} {
+		b.Run(c.name, func(b *testing.B) {
+			log, err := logging.New(io.Discard, c.level)
+			if err != nil {
+				b.Fatal(err)
+			}
+			start := func() *Scheduler {
+				s, err := New(Options{Store: c.store, Logger: log}, creds)
+				if err == nil {
+					err = s.startup(context.Background())
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				return s
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				start()
+			}
+			var m0, m1 runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&m0)
+			s := start()
+			runtime.GC()
+			runtime.ReadMemStats(&m1)
+			runtime.KeepAlive(s)
+			b.ReportMetric(float64(m1.HeapAlloc-m0.HeapAlloc)/n, "live-B/cred")
+		})
+	}
+}
