@@ -123,7 +123,9 @@ func TestStartupStopsAtAnUnreadableRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("credentials")).Put([]byte("reauth"), []byte(`{"v":1,"zz":"x"}`)) })
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("credentials")).Put([]byte("reauth"), []byte(`{"v":1,"zz":"x"}`))
+	})
 	if cerr := db.Close(); err != nil || cerr != nil {
 		t.Fatal(err, cerr)
 	}
