@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -149,4 +150,32 @@ func TestStartupStopsAtAnUnreadableRecord(t *testing.T) {
 	if errs[0] != errs[1] {
 		t.Fatalf("one pass: %s\none at a time: %s", errs[0], errs[1])
 	}
+}
+
+// TestOnSettledOnceAfterTheStartupRound: OnSettled runs once, after the
+// start-up round's work (here the seed's first refresh and its sink write),
+// and not again for later refreshes.
+func TestOnSettledOnceAfterTheStartupRound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var h *harness
+		calls, writesThen := 0, -1
+		h = newHarness(t, time.Hour, func(_ *Credential, o *Options) {
+			o.OnSettled = func() { calls++; writesThen = h.sink.count() }
+		})
+		h.start()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if calls != 1 || writesThen != 1 {
+			t.Fatalf("after start-up: OnSettled called %d times, with %d sink writes done", calls, writesThen)
+		}
+		time.Sleep(5 * time.Second)
+		if err := h.s.RefreshNow("cred"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		if n := h.sink.count(); calls != 1 || n != 2 {
+			t.Fatalf("after a later refresh: OnSettled called %d times, %d sink writes", calls, n)
+		}
+	})
 }
