@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"reflect"
 	"runtime"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/secret"
+	"github.com/tokend/tokend/internal/sinks"
 	"github.com/tokend/tokend/internal/state"
 )
 
@@ -31,34 +33,7 @@ import (
 //	go test -run '^$' -bench BenchmarkStartupLoad -benchmem -count 6 ./internal/scheduler/
 func BenchmarkStartupLoad(b *testing.B) {
 	const n = 10_000
-	now := time.Now().UTC().Round(0)
-	st, err := state.Open(b.TempDir(), state.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	creds := make([]Credential, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range creds {
-		name := fmt.Sprintf("c%06d", i)
-		creds[i] = Credential{Name: name, Grant: "refresh_token", Source: newStrictSource(time.Hour, "rt"), Sinks: []Sink{&recSink{name: name}},
-			Provider: "http://127.0.0.1:8080"}
-		rec := state.Record{Credential: name, RefreshToken: secret.New("rt-" + name + "-0123456789abcdef"),
-			AccessToken: secret.New("at-" + name + "-0123456789abcdef0123456789abcdef"), TokenType: "Bearer",
-			ExpiresAt: now.Add(24 * time.Hour), IssuedAt: now, LastSuccess: now, Generation: 2, Status: state.StatusOK}
-		wg.Go(func() { errs <- st.Save(context.Background(), rec) }) // concurrent saves share commits
-		if i%256 == 255 {
-			wg.Wait()
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	st, creds := startupBenchStore(b, n)
 	for _, c := range []struct {
 		name  string
 		store Store
@@ -94,3 +69,82 @@ func BenchmarkStartupLoad(b *testing.B) {
 		})
 	}
 }
+
+// startupBenchStore opens a file store holding n stored credentials, each
+// with a valid access token, and returns it with their Credentials.
+func startupBenchStore(b *testing.B, n int) (*state.FileStore, []Credential) {
+	b.Helper()
+	now := time.Now().UTC().Round(0)
+	st, err := state.Open(b.TempDir(), state.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	creds := make([]Credential, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range creds {
+		name := fmt.Sprintf("c%06d", i)
+		creds[i] = Credential{Name: name, Grant: "refresh_token", Source: newStrictSource(time.Hour, "rt"), Sinks: []Sink{benchSink("file:/run/tokens/" + name + ".json")},
+			Provider: "http://127.0.0.1:8080"}
+		rec := state.Record{Credential: name, RefreshToken: secret.New("rt-" + name + "-0123456789abcdef"),
+			AccessToken: secret.New("at-" + name + "-0123456789abcdef0123456789abcdef"), TokenType: "Bearer",
+			ExpiresAt: now.Add(24 * time.Hour), IssuedAt: now, LastSuccess: now, Generation: 2, Status: state.StatusOK}
+		wg.Go(func() { errs <- st.Save(context.Background(), rec) }) // concurrent saves share commits
+		if i%256 == 255 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return st, creds
+}
+
+// BenchmarkSnapshot takes the status snapshot of 10,000 started
+// credentials (each /readyz, each scrape, systemd's status line): before,
+// a sink-status slice per credential; now, one array for all.
+func BenchmarkSnapshot(b *testing.B) {
+	st, creds := startupBenchStore(b, 10_000)
+	s, err := New(Options{Store: st}, creds)
+	if err == nil {
+		err = s.startup(context.Background())
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	before := func() []CredentialStatus {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		out := make([]CredentialStatus, 0, len(s.order))
+		for _, name := range s.order {
+			out = append(out, s.statusLocked(s.entries[name]))
+		}
+		return out
+	}
+	if !reflect.DeepEqual(before(), s.Snapshot()) {
+		b.Fatal("the snapshots differ")
+	}
+	for _, c := range []struct {
+		name string
+		snap func() []CredentialStatus
+	}{{"before", before}, {"now", s.Snapshot}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.snap()
+			}
+		})
+	}
+}
+
+// benchSink names itself like a file sink (a string kept, not built per
+// call) and writes nothing.
+type benchSink string
+
+func (benchSink) Write(context.Context, sinks.Token) error { return nil }
+func (s benchSink) String() string                         { return string(s) }
