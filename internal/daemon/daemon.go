@@ -177,7 +177,7 @@ func buildCredentials(cfg *config.Config, hw hookWiring) ([]scheduler.Credential
 	shared := newBuildCache(cfg, hw.share)
 	shared.env.Vault = hw.vault
 	prepareSinks(cfg, shared.env)
-	var out []scheduler.Credential
+	out := make([]scheduler.Credential, 0, len(cfg.Credentials))
 	for i := range cfg.Credentials {
 		cr := &cfg.Credentials[i]
 		c, err := buildCredential(cr, shared, hw)
