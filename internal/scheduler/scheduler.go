@@ -115,6 +115,11 @@ type Options struct {
 	// OnLoop, if set, is called on every iteration of the scheduler loop (at
 	// least every MaxWait), outside any lock: a liveness signal for watchdogs.
 	OnLoop func()
+	// OnStarted, if set, is called once by Run, after every record is
+	// loaded (the statuses are known) and before the first job starts; the
+	// jobs wait for it to return. The daemon takes its start-up backup in
+	// the meantime.
+	OnStarted func()
 	// OnSettled, if set, is called once, from the loop and outside any
 	// lock, the first time no job runs or waits for a worker after start-up:
 	// the start-up round (every sink rewritten or found current, every due
@@ -257,6 +262,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	if err := s.startup(ctx); err != nil {
 		return err
+	}
+	if s.opts.OnStarted != nil {
+		s.opts.OnStarted()
 	}
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()

@@ -179,3 +179,27 @@ func TestOnSettledOnceAfterTheStartupRound(t *testing.T) {
 		}
 	})
 }
+
+// TestOnStartedRunsBeforeTheFirstJob: the statuses are known while
+// OnStarted runs, and no job (here the seed's refresh) starts before it
+// returns.
+func TestOnStartedRunsBeforeTheFirstJob(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		h := newHarness(t, time.Hour, func(_ *Credential, o *Options) {
+			o.OnStarted = func() { <-release }
+		})
+		h.start()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n, _, _ := h.src.stats(); n != 0 || h.sink.count() != 0 || h.status().Status != state.StatusPending {
+			t.Fatalf("while OnStarted runs: %d refreshes, %d sink writes, status %s", n, h.sink.count(), h.status().Status)
+		}
+		close(release)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n, _, _ := h.src.stats(); n != 1 || h.sink.count() != 1 {
+			t.Fatalf("after OnStarted: %d refreshes, %d sink writes", n, h.sink.count())
+		}
+	})
+}
