@@ -110,9 +110,11 @@ func (d *Daemon) start(cfg *config.Config, store backend, creds []scheduler.Cred
 	}
 	d.backedUp = make(chan struct{})
 	opts.OnStarted = chain(func() { <-d.backedUp }, opts.OnStarted)
-	if opts.OnSettled == nil {
-		opts.OnSettled = releaseTransientMemory // the start-up round's garbage too (sink checks, records decoded)
-	}
+	// The config load's garbage and the start-up round's (records decoded,
+	// sinks checked) go back to the OS once that round is over, not in line
+	// before the records load: that forced GC took 0.2 s of start-up with
+	// 50,000 credentials (docs/performance.md, "Start-up at scale").
+	opts.OnSettled = chain(releaseTransientMemory, opts.OnSettled)
 	sched, err := scheduler.New(opts, creds)
 	if err != nil {
 		_ = store.Close()
@@ -141,12 +143,12 @@ func (d *Daemon) start(cfg *config.Config, store backend, creds []scheduler.Cred
 		_ = store.Close()
 		return nil, err
 	}
-	releaseTransientMemory()
 	return d, nil
 }
 
 // releaseTransientMemory returns the heap that loading and building a config
-// used in passing to the OS at once (a forced GC and scavenge), instead of
+// (and, at start-up, the start-up round: scheduler.Options.OnSettled) used
+// in passing to the OS at once (a forced GC and scavenge), instead of
 // whenever the runtime's background scavenger gets to it. Loading a large
 // config allocates several times what stays live (the TOML decoder's tree of
 // the whole file); without this, RSS stayed near the transient peak for a
