@@ -28,6 +28,23 @@ type buildCache struct {
 	http  *http.Client
 	share *sinkShare
 	env   kinds.Env
+	// strs holds one copy of the strings many credentials repeat (token
+	// URLs, client ids, provider keys): config decoding gives every value
+	// storage of its own (config/detach.go), and the built credentials keep
+	// them for the daemon's life.
+	strs map[string]string
+}
+
+// intern returns the build's one copy of v.
+func (b *buildCache) intern(v string) string {
+	if c, ok := b.strs[v]; ok {
+		return c
+	}
+	if b.strs == nil {
+		b.strs = map[string]string{}
+	}
+	b.strs[v] = v
+	return v
 }
 
 // newBuildCache sizes the shared connection pool to the scheduler's

@@ -27,6 +27,14 @@ func (d *Daemon) backupStore(why string) {
 		zap.Duration("took", time.Since(start)))
 }
 
+// chain returns a function calling first, then next when it is not nil.
+func chain(first, next func()) func() {
+	if next == nil {
+		return first
+	}
+	return func() { first(); next() }
+}
+
 // runBackups backs the file store up every state.DefaultBackupInterval
 // until ctx ends; the returned function waits for it.
 func (d *Daemon) runBackups(ctx context.Context) (wait func()) {

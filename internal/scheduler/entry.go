@@ -63,17 +63,82 @@ func (e *entry) behindLocked() []int {
 	return idx
 }
 
-// startup loads each credential's record and plans its first job.
+// startup loads each credential's record and plans its first job. A store
+// that can (BulkLoader) reads them all in one pass. It logs one summary
+// line; a credential gets a line of its own at start-up only when something
+// is wrong with it (or at debug level).
 func (s *Scheduler) startup(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	if err := s.loadAllLocked(ctx, now); err != nil {
+		return err
+	}
+	var valid, due, reauth, unknown int
 	for _, name := range s.order {
-		if err := s.prepareLocked(ctx, s.entries[name], now); err != nil {
-			return err
+		switch e := s.entries[name]; {
+		case e.unknown:
+			unknown++
+		case e.status == state.StatusNeedsReauth:
+			reauth++
+		case !e.next.IsZero() && !e.next.After(now):
+			due++
+		case e.status == state.StatusOK:
+			valid++
 		}
 	}
-	s.log.Info("scheduler started", zap.Int("credentials", len(s.order)), zap.Int("max_concurrent", s.opts.MaxConcurrent))
+	s.log.Info("scheduler started", zap.Int("credentials", len(s.order)), zap.Int("max_concurrent", s.opts.MaxConcurrent),
+		zap.Int("loaded_valid", valid), zap.Int("due_now", due), zap.Int("needs_reauth", reauth), zap.Int("outcome_unknown", unknown))
+	return nil
+}
+
+// BulkLoader is an optional power of a Store, found by type assertion:
+// LoadEach reads the records of names in one pass and calls fn for each,
+// in order, with what Load would return for it (an error wrapping
+// state.ErrNotFound when there is none); fn must not call the store, and
+// its error stops the walk and is returned. *state.FileStore has it (one
+// read transaction for every credential at start-up).
+type BulkLoader interface {
+	LoadEach(ctx context.Context, names []string, fn func(name string, rec state.Record, err error) error) error
+}
+
+// loadAllLocked loads every credential's record and plans its first job:
+// through the store's BulkLoader when it has one, else one Load each.
+func (s *Scheduler) loadAllLocked(ctx context.Context, now time.Time) error {
+	bl, ok := s.store.(BulkLoader)
+	if !ok {
+		for _, name := range s.order {
+			if err := s.prepareLocked(ctx, s.entries[name], now); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	found := make([]bool, len(s.order))
+	i := 0
+	err := bl.LoadEach(ctx, s.order, func(name string, rec state.Record, err error) error {
+		switch {
+		case errors.Is(err, state.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("loading state for %q: %w", name, err)
+		default:
+			s.entries[name].rec, found[i] = rec, true // planned below, outside the store's transaction
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	in := interner{}
+	for i, name := range s.order {
+		e := s.entries[name]
+		rec := e.rec
+		if found[i] {
+			in.record(&rec, e.cred.Name)
+		}
+		s.prepareRecordLocked(e, rec, found[i], now)
+	}
 	return nil
 }
 
@@ -145,7 +210,7 @@ func (s *Scheduler) prepareRecordLocked(e *entry, rec state.Record, found bool, 
 		s.planLocked(e, now)
 		e.status = state.StatusOK
 		s.scheduleLocked(e, jobSinks, now)
-		e.log.Info("loaded valid token", s.recFields(e)...)
+		e.log.Debug("loaded valid token", s.recFields(e)...) // the start-up summary counts it
 	default:
 		s.scheduleLocked(e, jobRefresh, now)
 	}

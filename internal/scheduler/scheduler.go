@@ -115,6 +115,17 @@ type Options struct {
 	// OnLoop, if set, is called on every iteration of the scheduler loop (at
 	// least every MaxWait), outside any lock: a liveness signal for watchdogs.
 	OnLoop func()
+	// OnStarted, if set, is called once by Run, after every record is
+	// loaded (the statuses are known) and before the first job starts; the
+	// jobs wait for it to return. The daemon takes its start-up backup in
+	// the meantime.
+	OnStarted func()
+	// OnSettled, if set, is called once, from the loop and outside any
+	// lock, the first time no job runs or waits for a worker after start-up:
+	// the start-up round (every sink rewritten or found current, every due
+	// refresh done) is over. The daemon returns that round's garbage to the
+	// OS then.
+	OnSettled func()
 	// ProviderLimit, if set, returns the limits for a provider key
 	// (Credential.Provider). It is called under the scheduler's lock once per
 	// key, the first time a refresh toward it is due, and must be fast and pure.
@@ -252,12 +263,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.startup(ctx); err != nil {
 		return err
 	}
+	if s.opts.OnStarted != nil {
+		s.opts.OnStarted()
+	}
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	var storeChecked time.Time
+	settled := s.opts.OnSettled == nil
 	_, keeper := s.store.(FileKeeper)
 	for {
 		if s.opts.OnLoop != nil {
@@ -266,6 +281,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.keepStore(&storeChecked) // storefile.go: a deleted or replaced store file
 		s.flushSeeds()             // storefile.go: seeds on record before any job
 		wait := s.dispatchDue(workCtx)
+		s.settle(&settled)
 		if keeper {
 			wait = min(wait, storeCheckEvery)
 		}
@@ -276,6 +292,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-timer.C:
 		case <-s.wake:
 		}
+	}
+}
+
+// settle calls OnSettled the first time no job runs or is ready to run;
+// *done records that it did.
+func (s *Scheduler) settle(done *bool) {
+	if *done {
+		return
+	}
+	s.mu.Lock()
+	idle := s.running == 0 && len(s.ready) == 0
+	s.mu.Unlock()
+	if idle {
+		*done = true
+		s.opts.OnSettled()
 	}
 }
 

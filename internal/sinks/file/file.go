@@ -158,21 +158,6 @@ func (s *Sink) Write(ctx context.Context, tok sinks.Token) error {
 	return nil
 }
 
-// holds reports whether the path is already a regular file with exactly
-// data and the sink's mode. Only the first Write of a Sink asks: at start-up
-// (and after a reload) every sink is written again from the state store, and
-// a file that already holds the token needs no new temp file, fsyncs and
-// rename (one per credential at each restart). Its content was made
-// durable by the write that put it there.
-func (s *Sink) holds(data []byte) bool {
-	fi, err := os.Lstat(s.path)
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != s.mode || fi.Size() != int64(len(data)) {
-		return false
-	}
-	old, err := os.ReadFile(s.path)
-	return err == nil && bytes.Equal(old, data)
-}
-
 // jsonToken is the FormatJSON document.
 type jsonToken struct {
 	AccessToken string `json:"access_token"`
