@@ -196,7 +196,11 @@ func TestHTTP2OverTLS(t *testing.T) {
 	ss := sinksFor(t, client(t, srv, addr, vaultclient.WithConcurrency(256)), 256)
 	conns := burst(t, cc, ss, 1) + burst(t, cc, ss, 2)
 	t.Logf("connections over TLS: %d in all, %d during two bursts of 256 writes", cc.n.Load(), conns)
-	if total := cc.n.Load(); total > 16 {
+	// Without HTTP/2 the bursts open ~256 connections. With it a few, but
+	// more under load: until the first TLS handshake has told net/http the
+	// server speaks h2, each concurrent request may dial its own (19 in a
+	// -race run beside other packages).
+	if total := cc.n.Load(); total > 64 {
 		t.Fatalf("%d connections over TLS: not HTTP/2", total)
 	}
 }
