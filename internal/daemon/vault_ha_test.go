@@ -1,20 +1,16 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/internal/config"
 	"github.com/tokend/tokend/internal/fakeprovider"
-	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/syncbuf"
 	"github.com/tokend/tokend/internal/testkit"
@@ -92,32 +88,9 @@ owner = "replica%d"
 [scheduler]
 shutdown_grace = "5s"
 `, srv.Addr, tokenFile, r) + strings.ReplaceAll(body.String(), "SINKDIR", sinks)
-		cfg, err := config.Decode([]byte(toml))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cfg.ResolveSecrets(); err != nil {
-			t.Fatal(err)
-		}
-		log, _ := logging.New(&syncbuf.Buffer{}, "info")
 		cnt := &refreshCounter{}
-		d, err := New(cfg, log, scheduler.Options{Observer: cnt, MinInterval: 100 * time.Millisecond, ClaimTTL: 30 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		var once sync.Once
-		stop := func() {
-			once.Do(func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Errorf("replica %d Run: %v", r, err)
-				}
-			})
-		}
-		t.Cleanup(stop)
+		_, stop := runConfig(t, toml, &syncbuf.Buffer{}, scheduler.Options{Observer: cnt, MinInterval: 100 * time.Millisecond, ClaimTTL: 30 * time.Second},
+			fmt.Sprintf("replica %d", r))
 		reps[r] = &rep{sinks: sinks, cnt: cnt, stop: stop}
 	}
 	total := func() (n int64) {

@@ -1,15 +1,12 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/syncbuf"
 	"github.com/tokend/tokend/internal/testkit"
@@ -63,33 +60,8 @@ refresh_token_file = %q
   format = "json"
 `, i, base+"/token", filepath.Join(dir, "secret"), rt, filepath.Join(sinks, fmt.Sprintf("c%02d.json", i)))
 	}
-	cfg, err := config.Decode([]byte(toml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.ResolveSecrets(); err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncbuf.Buffer{}
-	log, _ := logging.New(logs, "info")
-	d, err := New(cfg, log, scheduler.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		}
-	}
-	t.Cleanup(stop)
+	_, stop := runConfig(t, toml, logs, scheduler.Options{}, "daemon")
 	allActive := func() bool {
 		for i := range creds {
 			if !activeIn(p, sinks, i) {

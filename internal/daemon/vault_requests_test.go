@@ -1,17 +1,13 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/tokend/tokend/internal/config"
-	"github.com/tokend/tokend/internal/logging"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/syncbuf"
 	"github.com/tokend/tokend/internal/testkit"
@@ -46,7 +42,7 @@ func startVaultReplica(t *testing.T, addr, tokenFile, owner, tokenURL, rtFile st
 	t.Helper()
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "secret"), "app-secret-value")
-	cfg, err := config.Decode([]byte(fmt.Sprintf(`
+	doc := fmt.Sprintf(`
 [vault]
 address = %q
 token_file = %q
@@ -65,32 +61,10 @@ refresh_token_file = %q
   [[credential.sink]]
   type = "vault"
   path = "tokend/sink/c"
-`, addr, tokenFile, owner, tokenURL, filepath.Join(dir, "secret"), rtFile)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.ResolveSecrets(); err != nil {
-		t.Fatal(err)
-	}
-	log, _ := logging.New(&syncbuf.Buffer{}, "info")
+`, addr, tokenFile, owner, tokenURL, filepath.Join(dir, "secret"), rtFile)
 	cnt := &rotationCounter{}
-	d, err := New(cfg, log, scheduler.Options{Observer: cnt, MinInterval: 100 * time.Millisecond, ClaimTTL: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("replica %s Run: %v", owner, err)
-			}
-		})
-	}
-	t.Cleanup(stop)
+	d, stop := runConfig(t, doc, &syncbuf.Buffer{}, scheduler.Options{Observer: cnt, MinInterval: 100 * time.Millisecond, ClaimTTL: 30 * time.Second},
+		"replica "+owner)
 	return &vaultReplica{d: d, cnt: cnt, stop: stop}
 }
 
