@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokend/tokend/internal/fakeprovider"
 	"github.com/tokend/tokend/internal/scheduler"
 	"github.com/tokend/tokend/internal/syncbuf"
 	"github.com/tokend/tokend/internal/testkit"
@@ -78,6 +79,23 @@ func (r *vaultReplica) rotate(t *testing.T) {
 	testkit.WaitUntil(t, "the forced refresh", 30*time.Second, func() bool { return r.cnt.ok.Load()+r.cnt.failed.Load() > before })
 }
 
+// vaultRequestRig starts the real Vault server behind a counting proxy and
+// a strict provider with one refresh token issued; start runs a replica
+// named owner against both (startVaultReplica).
+func vaultRequestRig(t *testing.T) (*fakeprovider.Provider, *vaulttest.Counter, func(owner string) *vaultReplica) {
+	t.Helper()
+	srv := vaulttest.Start(t)
+	p, base := startProvider(t, time.Hour, "app", "app-secret-value")
+	dir := t.TempDir()
+	tokenFile, rt := filepath.Join(dir, "vault-token"), filepath.Join(dir, "c.rt")
+	write(t, tokenFile, srv.RootToken)
+	write(t, rt, p.IssueRefreshToken("app", "read"))
+	addr, cnt := srv.CountingProxy()
+	return p, cnt, func(owner string) *vaultReplica {
+		return startVaultReplica(t, addr, tokenFile, owner, base+"/token", rt)
+	}
+}
+
 // TestVaultRotationRequests counts, through a recording proxy in front of
 // the real Vault server, the requests one replica makes per rotation of a
 // credential with the vault state backend and one Vault KV sink: 4 for the
@@ -86,14 +104,8 @@ func (r *vaultReplica) rotate(t *testing.T) {
 // claiming; known.go in internal/state/vaultstore) and 1 for the sink (its
 // check-and-set write, the generation in the data). It was 6 + 3.
 func TestVaultRotationRequests(t *testing.T) {
-	srv := vaulttest.Start(t)
-	p, base := startProvider(t, time.Hour, "app", "app-secret-value")
-	dir := t.TempDir()
-	tokenFile, rt := filepath.Join(dir, "vault-token"), filepath.Join(dir, "c.rt")
-	write(t, tokenFile, srv.RootToken)
-	write(t, rt, p.IssueRefreshToken("app", "read"))
-	addr, cnt := srv.CountingProxy()
-	r := startVaultReplica(t, addr, tokenFile, "replica-a", base+"/token", rt)
+	p, cnt, start := vaultRequestRig(t)
+	r := start("replica-a")
 	testkit.WaitUntil(t, "the start-up refresh", 30*time.Second, func() bool { return r.cnt.ok.Load() == 1 })
 	r.rotate(t) // the first forced rotation still learns the claim version
 	cnt.Take()
@@ -133,16 +145,10 @@ func TestVaultRotationRequests(t *testing.T) {
 // current refresh token exactly once: the strict provider sees no reuse,
 // every forced refresh succeeds, and one refresh token stays live.
 func TestVaultReplicasAlternate(t *testing.T) {
-	srv := vaulttest.Start(t)
-	p, base := startProvider(t, time.Hour, "app", "app-secret-value")
-	dir := t.TempDir()
-	tokenFile, rt := filepath.Join(dir, "vault-token"), filepath.Join(dir, "c.rt")
-	write(t, tokenFile, srv.RootToken)
-	write(t, rt, p.IssueRefreshToken("app", "read"))
-	addr, cnt := srv.CountingProxy()
-	a := startVaultReplica(t, addr, tokenFile, "replica-a", base+"/token", rt)
+	p, cnt, start := vaultRequestRig(t)
+	a := start("replica-a")
 	testkit.WaitUntil(t, "the start-up refresh", 30*time.Second, func() bool { return a.cnt.ok.Load() == 1 })
-	b := startVaultReplica(t, addr, tokenFile, "replica-b", base+"/token", rt)
+	b := start("replica-b")
 	// b adopts a's record at start-up (or refreshes it, if it was due).
 	testkit.WaitUntil(t, "b's start-up", 30*time.Second, func() bool {
 		st := b.d.sched.Snapshot()
