@@ -37,18 +37,33 @@ var testBackoff = scheduler.Backoff{Min: 100 * time.Millisecond, Max: 400 * time
 
 // attempts counts token-endpoint calls as the scheduler reports them.
 type attempts struct {
-	mu   sync.Mutex
-	n    int
-	errs []error
+	mu     sync.Mutex
+	n      int
+	errs   []error
+	starts []time.Time // when each attempt started (its end minus its duration)
 }
 
-func (a *attempts) RefreshFinished(_ string, _ time.Duration, err error) {
+func (a *attempts) RefreshFinished(_ string, took time.Duration, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.n++
+	a.starts = append(a.starts, time.Now().Add(-took))
 	if err != nil {
 		a.errs = append(a.errs, err)
 	}
+}
+
+// startedBefore counts the attempts that started before t.
+func (a *attempts) startedBefore(t time.Time) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, s := range a.starts {
+		if s.Before(t) {
+			n++
+		}
+	}
+	return n
 }
 func (a *attempts) SinkWritten(string, string, error)        {}
 func (a *attempts) StatusChanged(scheduler.CredentialStatus) {}
