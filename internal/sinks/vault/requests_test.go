@@ -30,10 +30,7 @@ func TestRotationCostsOneVaultRequest(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c, cnt := countingClient(t, srv, srv.RootToken)
 	ctx := context.Background()
-	s, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := apiSink(t, c)
 	cnt.Take()
 	exp := time.Now().Add(time.Hour)
 	if err := s.Write(ctx, tok(1, "at-1", exp)); err != nil {
@@ -73,10 +70,7 @@ func TestMetadataModeWithoutDataRead(t *testing.T) {
 path "secret/metadata/tokend/*" { capabilities = ["read", "update"] }`)
 	c, cnt := countingClient(t, srv, srv.Token([]string{"writeonly"}, nil))
 	ctx := context.Background()
-	s, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := apiSink(t, c)
 	exp := time.Now().Add(time.Hour)
 	if err := s.Write(ctx, tok(1, "at-1", exp)); err != nil {
 		t.Fatal(err)
@@ -95,10 +89,7 @@ path "secret/metadata/tokend/*" { capabilities = ["read", "update"] }`)
 		t.Fatalf("custom_metadata %v", custom)
 	}
 	// A second writer (another replica) with an older generation is skipped.
-	b, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := apiSink(t, c)
 	if err := b.Write(ctx, tok(5, "at-5", exp)); err != nil {
 		t.Fatal(err)
 	}
@@ -118,10 +109,7 @@ func TestUpgradeFromMetadataGeneration(t *testing.T) {
 	if err := c.KVSetCustomMetadata(ctx, "secret", "tokend/api", map[string]string{"credential": "api", "generation": "9"}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := apiSink(t, c)
 	exp := time.Now().Add(time.Hour)
 	if err := s.Write(ctx, tok(8, "at-8", exp)); err != nil {
 		t.Fatal(err)

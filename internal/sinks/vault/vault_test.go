@@ -18,6 +18,17 @@ func fields() map[string]string {
 	return (&vaultsink.Config{}).FieldNames()
 }
 
+// apiSink is the KV v2 sink of credential "api" at secret/tokend/api
+// through c, with the default field names.
+func apiSink(t *testing.T, c *vaultclient.Client) *vaultsink.Sink {
+	t.Helper()
+	s, err := vaultsink.New(context.Background(), vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func tok(gen uint64, value string, exp time.Time) sinks.Token {
 	return sinks.Token{Credential: "api", AccessToken: secret.New(value), TokenType: "Bearer", Scope: "read",
 		ExpiresAt: exp, Generation: gen}
@@ -153,10 +164,7 @@ func TestVaultDownSealedAndBack(t *testing.T) {
 	srv := vaulttest.Start(t)
 	c := srv.TokendClient(srv.RootToken)
 	ctx := context.Background()
-	s, err := vaultsink.New(ctx, vaultsink.Options{Client: c, Credential: "api", Mount: "secret", Path: "tokend/api", KVVersion: 2, Fields: fields()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := apiSink(t, c)
 	exp := time.Now().Add(time.Hour)
 	if err := s.Write(ctx, tok(1, "at-1", exp)); err != nil {
 		t.Fatal(err)
@@ -164,7 +172,7 @@ func TestVaultDownSealedAndBack(t *testing.T) {
 	if err := srv.Client().Sys().Seal(); err != nil {
 		t.Fatal(err)
 	}
-	err = s.Write(ctx, tok(2, "at-2", exp))
+	err := s.Write(ctx, tok(2, "at-2", exp))
 	if err == nil || !strings.Contains(err.Error(), "vault is sealed") || !strings.Contains(err.Error(), `credential "api" at secret/data/tokend/api`) {
 		t.Fatalf("sealed: %v", err)
 	}
