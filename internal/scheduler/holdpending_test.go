@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -72,6 +73,9 @@ func TestUnsavedAnswerKeepsTheClaimUntilSaved(t *testing.T) {
 		synctest.Wait()
 		if !tc.isHeld() {
 			t.Fatal("the claim was released while the answered refresh was not on disk: another replica could spend its spent refresh token")
+		}
+		if !strings.Contains(h.logs.String(), `"refresh_claim_kept": true`) && !strings.Contains(h.logs.String(), `"refresh_claim_kept":true`) {
+			t.Errorf("the unsaved-answer line does not say the claim is kept:\n%s", h.logs)
 		}
 		cf.set(false) // the store takes writes again
 		time.Sleep(2 * time.Second)

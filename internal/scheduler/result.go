@@ -59,8 +59,12 @@ func (s *Scheduler) finish(j job, res result) {
 		e.pending, e.status = res.pending, state.StatusBackoff
 		e.attempt++
 		d := saveRetryDelay(e.attempt, s.opts.Rand())
+		fields := []zap.Field{zap.Error(res.err), zap.Duration("retry_in", d), zap.Int("attempt", e.attempt)}
+		if e.hold != nil { // other replicas wait for it instead of spending the old refresh token
+			fields = append(fields, zap.Bool("refresh_claim_kept", true))
+		}
 		e.log.Error("the provider issued a new token but it could not be saved; holding it in memory and retrying the save (sinks are written only after it is on disk)",
-			zap.Error(res.err), zap.Duration("retry_in", d), zap.Int("attempt", e.attempt))
+			fields...)
 		s.scheduleLocked(e, jobSave, now.Add(d))
 	case stoppedByShutdown(res.err):
 		s.stoppedLocked(e, res) // no backoff line for a request shutdown cancelled (stopping.go)
